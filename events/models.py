@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+TOKEN_BYTES = 32
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SyncHost(models.Model):
+    """A server allowed to post events, identified by a token stored only as a hash."""
+
+    name = models.CharField(max_length=100, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    is_active = models.BooleanField(default=True)
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    last_seen = models.DateTimeField(null=True, blank=True, editable=False)
+    event_count = models.PositiveBigIntegerField(default=0, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def create_with_token(cls, name: str) -> tuple[SyncHost, str]:
+        host = cls(name=name)
+        token = host.set_new_token()
+        host.save()
+        return host, token
+
+    def set_new_token(self) -> str:
+        """Replace the token; the plain value is returned once and never stored."""
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        self.token_hash = hash_token(token)
+        return token
+
+    @classmethod
+    def authenticate(cls, token: str) -> SyncHost | None:
+        digest = hash_token(token)
+        host = cls.objects.filter(token_hash=digest, is_active=True).first()
+        # The lookup is by an index on the hash; comparing again in constant time keeps the
+        # final decision free of timing differences.
+        if host is None or not secrets.compare_digest(host.token_hash, digest):
+            return None
+        return host
+
+
+class RunKind(models.TextChoices):
+    SYNC = "sync"
+    PUBLISH = "publish"
+
+
+class RunState(models.TextChoices):
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    ERROR = "error"
+    CANCELED = "canceled"
+    SKIPPED = "skipped"
+    INCOMPLETE = "incomplete"
+
+
+FAILURE_STATES = (RunState.FAILED, RunState.ERROR)
+
+
+class Repository(models.Model):
+    repo_id = models.CharField(max_length=200, unique=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+    latest_sync = models.ForeignKey(
+        "Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    latest_finished_sync = models.ForeignKey(
+        "Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    latest_publish = models.ForeignKey(
+        "Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Copies of the latest runs' states, so the overview filters and counts on one table.
+    sync_state = models.CharField(max_length=16, choices=RunState.choices, blank=True)
+    publish_state = models.CharField(max_length=16, choices=RunState.choices, blank=True)
+    last_host = models.ForeignKey(
+        SyncHost, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["repo_id"]
+        verbose_name_plural = "repositories"
+        indexes = [models.Index(fields=["sync_state", "repo_id"])]
+
+    def __str__(self) -> str:
+        return self.repo_id
+
+    def is_failing(self) -> bool:
+        run = self.latest_finished_sync
+        return run is not None and run.state in FAILURE_STATES
+
+
+class Run(models.Model):
+    """One sync or publish attempt, folded from its start and finish events."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="runs")
+    kind = models.CharField(max_length=8, choices=RunKind.choices)
+    state = models.CharField(max_length=16, choices=RunState.choices)
+    host = models.ForeignKey(
+        SyncHost, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    task_id = models.CharField(max_length=64, blank=True)
+    # NULL, not "", when absent: the unique constraint must ignore runs without a result id.
+    result_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    plugin = models.CharField(max_length=100, blank=True, help_text="importer or distributor id")
+    plugin_type = models.CharField(max_length=100, blank=True)
+    started = models.DateTimeField()
+    completed = models.DateTimeField(null=True, blank=True)
+    added_count = models.IntegerField(null=True, blank=True)
+    updated_count = models.IntegerField(null=True, blank=True)
+    removed_count = models.IntegerField(null=True, blank=True)
+    summary = models.JSONField(null=True, blank=True)
+    details = models.JSONField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+    exception = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    error_report = models.JSONField(null=True, blank=True)
+    item_error_count = models.IntegerField(default=0)
+    fingerprint = models.CharField(max_length=40, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-started", "-id"]
+        indexes = [
+            models.Index(fields=["repository", "-started", "-id"]),
+            models.Index(fields=["repository", "kind", "-started", "-id"]),
+            models.Index(fields=["state", "-started"]),
+            models.Index(fields=["task_id"]),
+            models.Index(fields=["fingerprint", "-completed"]),
+            models.Index(fields=["-started", "-id"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "result_id"],
+                condition=models.Q(result_id__isnull=False),
+                name="unique_result_id_per_kind",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.repository_id} #{self.pk}"
+
+    def is_running(self) -> bool:
+        return self.state == RunState.RUNNING
+
+    def is_failure(self) -> bool:
+        return self.state in FAILURE_STATES
+
+    def duration(self) -> timedelta | None:
+        if self.completed is None:
+            return None
+        return self.completed - self.started
+
+    def stalled_deadline(self) -> datetime | None:
+        if not self.is_running():
+            return None
+        return self.started + timedelta(seconds=settings.RUN_STALLED_AFTER)
+
+    def is_stalled(self, now: datetime | None = None) -> bool:
+        deadline = self.stalled_deadline()
+        return deadline is not None and (now or timezone.now()) >= deadline
+
+    def explanation(self) -> str:
+        """The one line that says why this run ended the way it did."""
+        if self.error_message:
+            return self.error_message
+        report = self.error_report or {}
+        return report.get("message", "")
+
+
+class EventOutcome(models.TextChoices):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+
+
+class Event(models.Model):
+    """Every accepted request body, kept as received (after redaction of credentials)."""
+
+    event_type = models.CharField(max_length=32)
+    host = models.ForeignKey(
+        SyncHost,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="events",
+    )
+    received = models.DateTimeField(default=timezone.now)
+    body = models.TextField()
+    body_sha256 = models.CharField(max_length=64)
+    repo_id = models.CharField(max_length=200)
+    task_id = models.CharField(max_length=64, blank=True)
+    run = models.ForeignKey(
+        Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    outcome = models.CharField(max_length=16, choices=EventOutcome.choices)
+
+    class Meta:
+        ordering = ["-received", "-id"]
+        indexes = [
+            models.Index(fields=["-received", "-id"]),
+            models.Index(fields=["run", "received"]),
+            models.Index(fields=["body_sha256"]),
+            models.Index(fields=["host", "-received"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.repo_id} ({self.outcome})"

@@ -1,0 +1,83 @@
+"""Render each changed fragment once and send it to the groups whose pages show it."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+from collections.abc import Iterable
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from events import live
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_TYPE = "live.fragment"
+
+_local_sequences: dict[str, Iterable[int]] = {}
+_local_lock = threading.Lock()
+_redis_client = None
+
+
+def _redis():
+    global _redis_client
+    if _redis_client is None:
+        import redis
+
+        _redis_client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=settings.BROADCAST_TIMEOUT, socket_connect_timeout=1
+        )
+    return _redis_client
+
+
+def next_sequence(group: str) -> int:
+    """The group's next sequence number, shared by every server process when Redis is used."""
+    if settings.REDIS_URL:
+        return int(_redis().incr(f"live:seq:{group}"))
+    with _local_lock:
+        counter = _local_sequences.setdefault(group, itertools.count(1))
+        return next(counter)
+
+
+async def _send_all(messages: list[tuple[str, str]]) -> None:
+    layer = get_channel_layer()
+    for group, html in messages:
+        await layer.group_send(group, {"type": MESSAGE_TYPE, "html": html})
+
+
+def send(group_fragments: dict[str, list[str]]) -> bool:
+    """Send each group its fragments with a sequence number; False (and a log line) on failure."""
+    try:
+        messages = []
+        for group, fragments in group_fragments.items():
+            if not fragments:
+                continue
+            sequence = live.render_sequence(group, next_sequence(group))
+            messages.append((group, sequence + "".join(fragments)))
+        async_to_sync(_send_with_timeout)(messages)
+    except Exception:
+        # The event is stored; pages re-fetch on reconnect or on a sequence gap. A push
+        # failure must never turn an accepted event into an error for the host.
+        logger.exception("live push failed; pages will catch up on reconnect")
+        return False
+    return True
+
+
+async def _send_with_timeout(messages: list[tuple[str, str]]) -> None:
+    await asyncio.wait_for(_send_all(messages), timeout=settings.BROADCAST_TIMEOUT)
+
+
+def publish_changes(*, repository_pk: int, run_pks: list[int], event_pk: int) -> bool:
+    """After an ingest commits: render what changed once and push it to every page showing it."""
+    try:
+        fragments = live.render_changes(
+            repository_pk=repository_pk, run_pks=run_pks, event_pk=event_pk
+        )
+    except Exception:
+        logger.exception("rendering live fragments failed")
+        return False
+    return send(fragments)

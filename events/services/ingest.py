@@ -1,0 +1,352 @@
+"""Parse, validate and fold one event into runs: the only code that knows event types."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any, NamedTuple
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from pydantic import BaseModel, ValidationError
+
+from events import failures
+from events.models import (
+    Event,
+    EventOutcome,
+    Repository,
+    Run,
+    RunKind,
+    RunState,
+    SyncHost,
+)
+from events.redaction import redact
+from events.schemas import (
+    CallReport,
+    Envelope,
+    InvalidEvent,
+    PublishFinished,
+    PublishStarted,
+    SyncFinished,
+    SyncStarted,
+    decode_body,
+    first_error,
+    parse_timestamp_leniently,
+)
+from events.services import broadcast
+
+OPEN_STATES = (RunState.RUNNING, RunState.INCOMPLETE)
+
+
+@dataclass
+class Incoming:
+    payload: Any
+    task_id: str
+    start_time: datetime | None
+    host: SyncHost | None
+    received: datetime
+    body_sha256: str
+
+
+@dataclass
+class Folded:
+    run: Run
+    outcome: str
+    closed: list[Run] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Ingested:
+    event: Event
+    run: Run
+    outcome: str
+
+
+def _find_by_task(repository: Repository, kind: str, task_id: str) -> Run | None:
+    if not task_id:
+        return None
+    return repository.runs.filter(kind=kind, task_id=task_id).order_by("-id").first()
+
+
+def _open_runs(repository: Repository, kind: str, plugin: str) -> Any:
+    runs = repository.runs.filter(kind=kind, state=RunState.RUNNING)
+    return runs.filter(plugin=plugin) if kind == RunKind.PUBLISH else runs
+
+
+def _is_repeated_start(repository: Repository, kind: str, incoming: Incoming) -> bool:
+    # Without a task id, a retried POST is recognised by its identical body while its run is
+    # still open, or by a finished run that started at the very moment the start reports.
+    if Event.objects.filter(
+        body_sha256=incoming.body_sha256,
+        run__repository=repository,
+        run__state=RunState.RUNNING,
+    ).exists():
+        return True
+    return incoming.start_time is not None and (
+        repository.runs.filter(kind=kind, started=incoming.start_time).exists()
+    )
+
+
+def _record_started(
+    repository: Repository, incoming: Incoming, *, kind: str, plugin: str = ""
+) -> Folded:
+    existing = _find_by_task(repository, kind, incoming.task_id)
+    if existing is not None:
+        # A repeated start, or a start arriving after its own finish: never reopen.
+        return Folded(existing, EventOutcome.DUPLICATE)
+    if not incoming.task_id and _is_repeated_start(repository, kind, incoming):
+        return Folded(
+            _open_runs(repository, kind, plugin).first()
+            or repository.runs.filter(kind=kind, started=incoming.start_time).first(),
+            EventOutcome.DUPLICATE,
+        )
+    closed = list(_open_runs(repository, kind, plugin))
+    for stale in closed:
+        # Its finish was lost: a host runs one task per repository at a time.
+        stale.state = RunState.INCOMPLETE
+        stale.updated = incoming.received
+        stale.save(update_fields=["state", "updated"])
+    run = Run.objects.create(
+        repository=repository,
+        kind=kind,
+        state=RunState.RUNNING,
+        host=incoming.host,
+        task_id=incoming.task_id,
+        plugin=plugin,
+        started=incoming.start_time or incoming.received,
+        created=incoming.received,
+        updated=incoming.received,
+    )
+    return Folded(run, EventOutcome.APPLIED, closed)
+
+
+def record_sync_started(repository: Repository, incoming: Incoming) -> Folded:
+    return _record_started(repository, incoming, kind=RunKind.SYNC)
+
+
+def record_publish_started(repository: Repository, incoming: Incoming) -> Folded:
+    return _record_started(
+        repository,
+        incoming,
+        kind=RunKind.PUBLISH,
+        plugin=incoming.payload.distributor_id,
+    )
+
+
+def _count(value: int | None) -> int | None:
+    return None if value is None or value < 0 else value
+
+
+def _apply_result(run: Run, payload: SyncFinished | PublishFinished) -> None:
+    run.state = payload.result
+    run.started = payload.started
+    run.completed = payload.completed
+    run.result_id = payload.id
+    run.summary = payload.summary
+    run.details = payload.details
+    run.error_message = payload.error_message or ""
+    run.exception = payload.exception or ""
+    run.traceback = failures.normalize_traceback(payload.traceback)
+    if isinstance(payload, SyncFinished):
+        run.added_count = _count(payload.added_count)
+        run.updated_count = _count(payload.updated_count)
+        run.removed_count = _count(payload.removed_count)
+    report = failures.build_error_report(payload.summary, payload.details)
+    run.item_error_count = report["item_error_count"]
+    has_findings = report["failed_steps"] or report["item_error_count"]
+    run.error_report = report if has_findings or run.is_failure() else None
+    run.fingerprint = ""
+    if run.is_failure():
+        run.fingerprint = failures.fingerprint(
+            exception=run.exception, traceback=run.traceback, message=run.explanation()
+        )
+
+
+def _already_applied(kind: str, incoming: Incoming) -> Run | None:
+    result_id = incoming.payload.id
+    if result_id:
+        return Run.objects.filter(kind=kind, result_id=result_id).first()
+    event = (
+        Event.objects.filter(body_sha256=incoming.body_sha256, outcome=EventOutcome.APPLIED)
+        .select_related("run")
+        .first()
+    )
+    return event.run if event else None
+
+
+def _record_finished(
+    repository: Repository,
+    incoming: Incoming,
+    *,
+    kind: str,
+    plugin: str,
+    plugin_type: str,
+) -> Folded:
+    applied = _already_applied(kind, incoming)
+    if applied is not None:
+        return Folded(applied, EventOutcome.DUPLICATE)
+    if incoming.task_id:
+        run = _find_by_task(repository, kind, incoming.task_id)
+    else:
+        run = _open_runs(repository, kind, plugin).order_by("-started", "-id").first()
+    if run is not None and run.state not in OPEN_STATES:
+        # The task already finished with another result: keep the first, record this one.
+        return Folded(run, EventOutcome.IGNORED)
+    if run is None:
+        run = Run(
+            repository=repository,
+            kind=kind,
+            task_id=incoming.task_id,
+            created=incoming.received,
+        )
+    run.host = incoming.host or run.host
+    run.plugin = plugin
+    run.plugin_type = plugin_type
+    run.updated = incoming.received
+    _apply_result(run, incoming.payload)
+    run.save()
+    return Folded(run, EventOutcome.APPLIED)
+
+
+def record_sync_finished(repository: Repository, incoming: Incoming) -> Folded:
+    payload = incoming.payload
+    return _record_finished(
+        repository,
+        incoming,
+        kind=RunKind.SYNC,
+        plugin=payload.importer_id or "",
+        plugin_type=payload.importer_type_id or "",
+    )
+
+
+def record_publish_finished(repository: Repository, incoming: Incoming) -> Folded:
+    payload = incoming.payload
+    return _record_finished(
+        repository,
+        incoming,
+        kind=RunKind.PUBLISH,
+        plugin=payload.distributor_id,
+        plugin_type=payload.distributor_type_id or "",
+    )
+
+
+class Handler(NamedTuple):
+    schema: type[BaseModel]
+    record: Callable[[Repository, Incoming], Folded]
+
+
+HANDLERS: dict[str, Handler] = {
+    "repo.sync.start": Handler(SyncStarted, record_sync_started),
+    "repo.sync.finish": Handler(SyncFinished, record_sync_finished),
+    "repo.publish.start": Handler(PublishStarted, record_publish_started),
+    "repo.publish.finish": Handler(PublishFinished, record_publish_finished),
+}
+# The "Type IDs" of Pulp's documentation: no real Pulp sends them, hosts copying the docs do.
+ALIASES = {
+    "repo-sync-started": "repo.sync.start",
+    "repo-sync-finished": "repo.sync.finish",
+    "repo-publish-started": "repo.publish.start",
+    "repo-publish-finished": "repo.publish.finish",
+}
+
+
+def _validate(schema: type[BaseModel], data: Any, prefix: str) -> Any:
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        raise first_error(exc, prefix) from None
+
+
+def _handler_for(event_type: str) -> tuple[str, Handler]:
+    name = ALIASES.get(event_type, event_type)
+    handler = HANDLERS.get(name)
+    if handler is None:
+        accepted = ", ".join([*HANDLERS, *ALIASES])
+        raise InvalidEvent(
+            f"unsupported event type: {event_type[:64]} (accepted: {accepted})",
+            field="event_type",
+        )
+    return name, handler
+
+
+def _lock_repository(repo_id: str, now: datetime) -> Repository:
+    # Every event of one repository takes this row lock first, so concurrent posts for it
+    # (a retried finish, a start racing its finish) fold one after another.
+    repository, _ = Repository.objects.get_or_create(repo_id=repo_id, defaults={"first_seen": now})
+    return Repository.objects.select_for_update().get(pk=repository.pk)
+
+
+def _refresh_pointers(repository: Repository) -> None:
+    syncs = repository.runs.filter(kind=RunKind.SYNC).order_by("-started", "-id")
+    publishes = repository.runs.filter(kind=RunKind.PUBLISH).order_by("-started", "-id")
+    repository.latest_sync = syncs.first()
+    repository.latest_finished_sync = syncs.exclude(state=RunState.RUNNING).first()
+    repository.latest_publish = publishes.first()
+    repository.sync_state = repository.latest_sync.state if repository.latest_sync else ""
+    repository.publish_state = repository.latest_publish.state if repository.latest_publish else ""
+
+
+def _fold(
+    text: str, envelope: Envelope, event_type: str, handler: Handler, incoming: Incoming
+) -> Ingested:
+    with transaction.atomic():
+        repository = _lock_repository(incoming.payload.repo_id, incoming.received)
+        folded = handler.record(repository, incoming)
+        event = Event.objects.create(
+            event_type=event_type,
+            host=incoming.host,
+            received=incoming.received,
+            body=text,
+            body_sha256=incoming.body_sha256,
+            repo_id=repository.repo_id,
+            task_id=incoming.task_id,
+            run=folded.run,
+            outcome=folded.outcome,
+        )
+        if folded.outcome == EventOutcome.APPLIED:
+            _refresh_pointers(repository)
+        repository.last_seen = incoming.received
+        repository.last_host = incoming.host or repository.last_host
+        repository.save()
+        changed = [folded.run.pk, *(run.pk for run in folded.closed)]
+        transaction.on_commit(
+            partial(
+                broadcast.publish_changes,
+                repository_pk=repository.pk,
+                run_pks=changed,
+                event_pk=event.pk,
+            )
+        )
+    return Ingested(event, folded.run, folded.outcome)
+
+
+def handle_event(text: str, *, host: SyncHost | None) -> Ingested:
+    """Validate one request body and fold it into its run; raises InvalidEvent on bad input."""
+    text = redact(text)
+    envelope = _validate(Envelope, decode_body(text), "")
+    event_type, handler = _handler_for(envelope.event_type)
+    payload = _validate(handler.schema, envelope.payload, "payload")
+    call_report = _validate(CallReport, envelope.call_report or {}, "call_report")
+    incoming = Incoming(
+        payload=payload,
+        task_id=call_report.task_id or "",
+        start_time=parse_timestamp_leniently((envelope.call_report or {}).get("start_time")),
+        host=host,
+        received=timezone.now(),
+        body_sha256=hashlib.sha256(text.encode()).hexdigest(),
+    )
+    try:
+        ingested = _fold(text, envelope, event_type, handler, incoming)
+    except IntegrityError:
+        # Two first events of one repository, or one result id posted for two repositories,
+        # raced on a unique index; the retry sees the winner's row.
+        ingested = _fold(text, envelope, event_type, handler, incoming)
+    if host is not None:
+        SyncHost.objects.filter(pk=host.pk).update(
+            last_seen=incoming.received, event_count=F("event_count") + 1
+        )
+    return ingested
