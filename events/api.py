@@ -40,7 +40,8 @@ def login_or_host_token(view: Callable[..., JsonResponse]) -> Callable[..., Json
 
 def _positive_int(request: HttpRequest, name: str, default: int, maximum: int) -> int:
     raw = request.GET.get(name, str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    # isdigit() alone also passes "²", which int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise InvalidEvent(f"invalid {name}: expected an integer from 1 to {maximum}")
     return int(raw)
 

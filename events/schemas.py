@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -19,6 +20,9 @@ from pydantic import (
 
 MAX_DEPTH = 64
 MAX_INT = 2**31 - 1
+# bson stores at most signed 64-bit integers, so a real host never sends a larger one; Python
+# would parse any size, and a 5,000-digit literal even raises outside the JSON error path.
+MAX_JSON_INT = 2**63 - 1
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 # What a repository id may be: Pulp 2 allows letters, digits, '.', '_' and '-'; look-alike
@@ -26,6 +30,8 @@ LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 # '/', and no empty, '.' or '..' segments, so every id maps to exactly one page URL.
 REPO_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+~-]*(/[A-Za-z0-9._:@+~-]+)*")
 REPO_ID_MAX = 200
+FRAME_PARTS = 8
+MAX_TEXT = 1_000_000
 
 
 class InvalidEvent(Exception):
@@ -51,6 +57,22 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _parse_int(literal: str) -> int:
+    # Checked on the text first: int() refuses literals over 4,300 digits with a ValueError.
+    value = int(literal) if len(literal.lstrip("-")) <= 19 else None
+    if value is None or abs(value) > MAX_JSON_INT:
+        raise InvalidEvent(f"could not parse request body: integer out of range: {literal[:40]}")
+    return value
+
+
+def _parse_float(literal: str) -> float:
+    # 1e999 parses to infinity, which PostgreSQL's jsonb refuses and no host means.
+    value = float(literal)
+    if not math.isfinite(value):
+        raise InvalidEvent(f"could not parse request body: number out of range: {literal[:40]}")
+    return value
+
+
 def _check_strings(value: Any, path: str, depth: int = 0) -> None:
     # PostgreSQL refuses NUL in text and jsonb, and lone surrogates cannot be encoded as
     # UTF-8: both would fail deep in the database, so they are refused here by path.
@@ -60,7 +82,7 @@ def _check_strings(value: Any, path: str, depth: int = 0) -> None:
         _check_text(value, path)
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_text(key, path)
+            _check_text(key, path or "body")
             _check_strings(item, f"{path}.{key}" if path else key, depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
@@ -79,10 +101,18 @@ def _check_text(text: str, path: str) -> None:
 def decode_body(text: str) -> dict[str, Any]:
     """Parse a request body into a JSON object, refusing anything a database would choke on."""
     try:
-        data = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+        data = json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_constant=_reject_constant,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+        )
     except json.JSONDecodeError as exc:
+        # Some messages end in "at" ("Unterminated string starting at"): say it once.
+        reason = exc.msg.removesuffix(" at")
         raise InvalidEvent(
-            f"could not parse request body: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            f"could not parse request body: {reason} at line {exc.lineno} column {exc.colno}"
         ) from None
     except RecursionError:
         raise InvalidEvent(f"body is nested deeper than {MAX_DEPTH} levels") from None
@@ -113,7 +143,10 @@ def _parse_bson_date(value: dict[str, Any]) -> datetime:
     millis = value["$date"]
     if isinstance(millis, dict) and set(millis) == {"$numberLong"}:
         millis = millis["$numberLong"]
-        millis = int(millis) if isinstance(millis, str) and millis.lstrip("-").isdigit() else None
+        digits = millis.lstrip("-") if isinstance(millis, str) else ""
+        # Bounded and ASCII: int() refuses "²" and literals over 4,300 digits with a ValueError.
+        is_number = digits.isascii() and digits.isdigit() and len(digits) <= 19
+        millis = int(millis) if is_number else None
     if isinstance(millis, str):
         return _parse_timestamp(millis)
     if type(millis) is not int:
@@ -143,6 +176,34 @@ def _check_repo_id(value: str) -> str:
     return value
 
 
+def _check_report(value: Any) -> Any:
+    if value is not None and not isinstance(value, (dict, list, str)):
+        raise ValueError("expected an object, a list, a string or null")
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        raise ValueError(f"string should have at most {MAX_TEXT} characters")
+    return value
+
+
+def _check_traceback(value: Any) -> Any:
+    # Checked by hand: pydantic would name only the first member of the union it tried.
+    if value is None or isinstance(value, str):
+        return value
+    if not isinstance(value, list):
+        raise ValueError("expected null, a string or a list of frames")
+    for index, frame in enumerate(value):
+        if isinstance(frame, str):
+            continue
+        if (
+            not isinstance(frame, list)
+            or len(frame) > FRAME_PARTS
+            or not all(part is None or type(part) in (str, int) for part in frame)
+        ):
+            raise ValueError(
+                f"frame {index} is neither a string nor a [file, line, function, text] list"
+            )
+    return value
+
+
 def _unwrap_oid(value: Any) -> Any:
     if isinstance(value, dict) and set(value) == {"$oid"}:
         return value["$oid"]
@@ -153,10 +214,13 @@ Timestamp = Annotated[datetime, BeforeValidator(_parse_timestamp)]
 RepoId = Annotated[str, AfterValidator(_check_repo_id)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 Count = Annotated[int, Field(ge=-1, le=MAX_INT)] | None
-Text = Annotated[str, Field(max_length=1_000_000)] | None
-Report = dict[str, Any] | list[Any] | Annotated[str, Field(max_length=1_000_000)] | None
-Frame = Annotated[list[str | int | None], Field(max_length=8)]
-Traceback = Annotated[str, Field(max_length=1_000_000)] | list[str | Frame] | None
+Text = Annotated[str, Field(max_length=MAX_TEXT)] | None
+Report = Annotated[dict[str, Any] | list[Any] | str | None, BeforeValidator(_check_report)]
+Frame = Annotated[list[str | int | None], Field(max_length=FRAME_PARTS)]
+Traceback = Annotated[
+    Annotated[str, Field(max_length=MAX_TEXT)] | list[str | Frame] | None,
+    BeforeValidator(_check_traceback),
+]
 ResultId = Annotated[str, BeforeValidator(_unwrap_oid), Field(pattern=r"^[0-9a-fA-F]{24}$")]
 
 
@@ -226,8 +290,8 @@ class PublishFinished(_Finished):
 def first_error(exc: ValidationError, prefix: str) -> InvalidEvent:
     """The first validation problem as one stable sentence naming the field."""
     error = exc.errors(include_url=False)[0]
-    path = ".".join(str(part) for part in error["loc"] if not _is_union_tag(part))
-    field = f"{prefix}.{path}" if path else prefix
+    parts = [prefix, *(str(part) for part in error["loc"] if not _is_union_tag(part))]
+    field = ".".join(part for part in parts if part)
     message = error["msg"]
     message = message.removeprefix("Value error, ")
     message = message[0].lower() + message[1:]

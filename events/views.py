@@ -8,7 +8,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from events import health
 from events.auth import authenticate_host
@@ -29,6 +29,10 @@ def error(message: str, status: int = 400, *, field: str | None = None) -> JsonR
     return response
 
 
+def _too_large() -> InvalidEvent:
+    return InvalidEvent(f"body is larger than {settings.EVENTS_MAX_BODY_BYTES} bytes", status=413)
+
+
 def _read_body(request: HttpRequest) -> str:
     content_type = request.content_type or ""
     if content_type != "application/json":
@@ -36,17 +40,19 @@ def _read_body(request: HttpRequest) -> str:
             f"unsupported content type: {content_type or 'none'} (send application/json)",
             status=415,
         )
-    length = int(request.META.get("CONTENT_LENGTH") or 0)
-    if length > settings.EVENTS_MAX_BODY_BYTES:
-        raise InvalidEvent(
-            f"body is larger than {settings.EVENTS_MAX_BODY_BYTES} bytes", status=413
-        )
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if not (length.isascii() and length.isdigit()):
+        # Django's request.body would raise a ValueError on it: a 500 for a client mistake.
+        raise InvalidEvent("invalid content-length header")
+    if int(length) > settings.EVENTS_MAX_BODY_BYTES:
+        raise _too_large()
     try:
         raw = request.body
     except RequestDataTooBig:
-        raise InvalidEvent(
-            f"body is larger than {settings.EVENTS_MAX_BODY_BYTES} bytes", status=413
-        ) from None
+        raise _too_large() from None
+    # A chunked body has no Content-Length to check up front.
+    if len(raw) > settings.EVENTS_MAX_BODY_BYTES:
+        raise _too_large()
     try:
         return raw.decode(request.encoding or "utf-8")
     except (UnicodeDecodeError, LookupError):
@@ -69,8 +75,12 @@ def _database_unavailable(exc: DatabaseError) -> JsonResponse:
 
 
 @csrf_exempt
-@require_POST
 def ingest_event(request: HttpRequest) -> JsonResponse:
+    if request.method != "POST":
+        # Not require_POST: its 405 is an empty HTML page, and this endpoint answers JSON.
+        response = error(f"method not allowed: {request.method} (send POST)", 405)
+        response["Allow"] = "POST"
+        return response
     try:
         host = authenticate_host(request)
         ingested = ingest.handle_event(_read_body(request), host=host)

@@ -72,52 +72,70 @@ def _find_by_task(repository: Repository, kind: str, task_id: str) -> Run | None
     return repository.runs.filter(kind=kind, task_id=task_id).order_by("-id").first()
 
 
-def _open_runs(repository: Repository, kind: str, plugin: str) -> Any:
-    runs = repository.runs.filter(kind=kind, state=RunState.RUNNING)
+def _runs_of(repository: Repository, kind: str, plugin: str) -> Any:
+    # Publishes of one repository by different distributors run side by side.
+    runs = repository.runs.filter(kind=kind)
     return runs.filter(plugin=plugin) if kind == RunKind.PUBLISH else runs
 
 
-def _is_repeated_start(repository: Repository, kind: str, incoming: Incoming) -> bool:
+def _open_runs(repository: Repository, kind: str, plugin: str) -> Any:
+    return _runs_of(repository, kind, plugin).filter(state=RunState.RUNNING)
+
+
+def _repeated_start(
+    repository: Repository, kind: str, plugin: str, incoming: Incoming
+) -> Run | None:
     # Without a task id, a retried POST is recognised by its identical body while its run is
-    # still open, or by a finished run that started at the very moment the start reports.
-    if Event.objects.filter(
-        body_sha256=incoming.body_sha256,
-        run__repository=repository,
-        run__state=RunState.RUNNING,
-    ).exists():
-        return True
-    return incoming.start_time is not None and (
-        repository.runs.filter(kind=kind, started=incoming.start_time).exists()
+    # still open, or by a run that started at the very moment the start reports.
+    event = (
+        Event.objects.filter(
+            body_sha256=incoming.body_sha256,
+            run__repository=repository,
+            run__state=RunState.RUNNING,
+        )
+        .select_related("run")
+        .first()
     )
+    if event is not None:
+        return event.run
+    if incoming.start_time is None:
+        return None
+    return _runs_of(repository, kind, plugin).filter(started=incoming.start_time).first()
 
 
 def _record_started(
     repository: Repository, incoming: Incoming, *, kind: str, plugin: str = ""
 ) -> Folded:
     existing = _find_by_task(repository, kind, incoming.task_id)
+    if existing is None and not incoming.task_id:
+        existing = _repeated_start(repository, kind, plugin, incoming)
     if existing is not None:
         # A repeated start, or a start arriving after its own finish: never reopen.
         return Folded(existing, EventOutcome.DUPLICATE)
-    if not incoming.task_id and _is_repeated_start(repository, kind, incoming):
-        return Folded(
-            _open_runs(repository, kind, plugin).first()
-            or repository.runs.filter(kind=kind, started=incoming.start_time).first(),
-            EventOutcome.DUPLICATE,
-        )
-    closed = list(_open_runs(repository, kind, plugin))
+    started = incoming.start_time or incoming.received
+    # A start that arrives after a later run of the same repository began: its own run ended
+    # without a finish we saw (a host runs one task per repository at a time), so it opens as
+    # incomplete and leaves the later run alone. Its finish may still arrive and apply. Only
+    # the host's own start time is compared with the host's times: our clock is not theirs.
+    superseded = (
+        incoming.start_time is not None
+        and _runs_of(repository, kind, plugin).filter(started__gt=started).exists()
+    )
+    closed = [] if superseded else list(_open_runs(repository, kind, plugin))
     for stale in closed:
-        # Its finish was lost: a host runs one task per repository at a time.
+        # Its finish was lost, for the same reason.
         stale.state = RunState.INCOMPLETE
         stale.updated = incoming.received
         stale.save(update_fields=["state", "updated"])
     run = Run.objects.create(
         repository=repository,
         kind=kind,
-        state=RunState.RUNNING,
+        state=RunState.INCOMPLETE if superseded else RunState.RUNNING,
         host=incoming.host,
         task_id=incoming.task_id,
         plugin=plugin,
-        started=incoming.start_time or incoming.received,
+        started=started,
+        stall_deadline=started + repository.stall_threshold(kind),
         created=incoming.received,
         updated=incoming.received,
     )
@@ -284,7 +302,8 @@ def _refresh_pointers(repository: Repository) -> None:
     syncs = repository.runs.filter(kind=RunKind.SYNC).order_by("-started", "-id")
     publishes = repository.runs.filter(kind=RunKind.PUBLISH).order_by("-started", "-id")
     repository.latest_sync = syncs.first()
-    repository.latest_finished_sync = syncs.exclude(state=RunState.RUNNING).first()
+    # An incomplete run lost its finish: it has no result, so it is not the latest finished.
+    repository.latest_finished_sync = syncs.exclude(state__in=OPEN_STATES).first()
     repository.latest_publish = publishes.first()
     repository.sync_state = repository.latest_sync.state if repository.latest_sync else ""
     repository.publish_state = repository.latest_publish.state if repository.latest_publish else ""
