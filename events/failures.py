@@ -16,7 +16,7 @@ _VOLATILE = re.compile(
     r"https?://\S+|\d+",
     re.IGNORECASE,
 )
-LIBRARY_MARKERS = ("/site-packages/", "/dist-packages/", "/lib/python", "<frozen ")
+LIBRARY_MARKERS = ("/site-packages/", "/dist-packages/", "/lib/python", "/lib64/python", "<frozen ")
 
 
 def normalize_traceback(value: str | list[Any] | None) -> str:

@@ -27,9 +27,17 @@ def _redis():
     global _redis_client
     if _redis_client is None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
+        # One immediate retry covers the stale pooled connection after a Redis restart; the
+        # default backoff would hold every ingest for seconds while Redis is down, and a
+        # retried timeout would double the wait while it hangs.
         _redis_client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=settings.BROADCAST_TIMEOUT, socket_connect_timeout=1
+            settings.REDIS_URL,
+            socket_timeout=settings.BROADCAST_TIMEOUT,
+            socket_connect_timeout=1,
+            retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)),
         )
     return _redis_client
 
@@ -49,15 +57,15 @@ async def _send_all(messages: list[tuple[str, str]]) -> None:
         await layer.group_send(group, {"type": MESSAGE_TYPE, "html": html})
 
 
-def send(group_fragments: dict[str, list[str]]) -> bool:
+def send(group_fragments: dict[str, list[str]], sequences: dict[str, int] | None = None) -> bool:
     """Send each group its fragments with a sequence number; False (and a log line) on failure."""
     try:
         messages = []
         for group, fragments in group_fragments.items():
             if not fragments:
                 continue
-            sequence = live.render_sequence(group, next_sequence(group))
-            messages.append((group, sequence + "".join(fragments)))
+            number = (sequences or {}).get(group) or next_sequence(group)
+            messages.append((group, live.render_sequence(group, number) + "".join(fragments)))
         async_to_sync(_send_with_timeout)(messages)
     except Exception:
         # The event is stored; pages re-fetch on reconnect or on a sequence gap. A push
@@ -74,10 +82,17 @@ async def _send_with_timeout(messages: list[tuple[str, str]]) -> None:
 def publish_changes(*, repository_pk: int, run_pks: list[int], event_pk: int) -> bool:
     """After an ingest commits: render what changed once and push it to every page showing it."""
     try:
+        # Numbered before rendering: a message numbered later was also rendered later, so a
+        # page applying messages in order ends on the newest state, and a page seeing them
+        # out of order notices the gap and re-fetches.
+        sequences = {
+            group: next_sequence(group)
+            for group in live.changed_groups(repository_pk=repository_pk, run_pks=run_pks)
+        }
         fragments = live.render_changes(
             repository_pk=repository_pk, run_pks=run_pks, event_pk=event_pk
         )
     except Exception:
         logger.exception("rendering live fragments failed")
         return False
-    return send(fragments)
+    return send(fragments, sequences)

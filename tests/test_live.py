@@ -1,0 +1,254 @@
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from events import live
+from events.models import Event, Repository, Run
+from events.services import broadcast
+from tests.helpers import load_event, sync_finished, sync_started
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    """Pages and pushes rendered in the same frozen second, so elapsed times agree."""
+    moment = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: moment)
+    return moment
+
+
+def _changes_for(run: Run) -> dict[str, list[str]]:
+    return live.render_changes(
+        repository_pk=run.repository_id,
+        run_pks=[run.pk],
+        event_pk=Event.objects.filter(run=run).latest("id").pk,
+    )
+
+
+def _start(post, repo_id: str = "centos-9-baseos", task: str = "task-1") -> Run:
+    post(sync_started(repo_id, task), status=200)
+    return Run.objects.get(task_id=task)
+
+
+def _finish(post, repo_id: str = "centos-9-baseos", task: str = "task-1", **payload) -> Run:
+    post(sync_finished(repo_id, task, 1, **payload), status=200)
+    return Run.objects.get(task_id=task)
+
+
+def _page(admin_client, url: str) -> str:
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_it_renders_each_change_once_for_every_group_that_shows_it(post):
+    run = _start(post)
+
+    changes = _changes_for(run)
+
+    repository = run.repository
+    assert list(changes) == ["overview", f"repo-{repository.pk}", f"run-{run.pk}"]
+    overview_row, counters = changes["overview"]
+    assert overview_row.startswith(f'<div id="repository-{repository.pk}" role="row"')
+    assert counters.startswith('<section id="overview-counters"')
+    state, history_row, charts = changes[f"repo-{repository.pk}"]
+    assert state.startswith(f'<section id="repository-state-{repository.pk}"')
+    assert history_row.startswith(f'<div id="run-row-{run.pk}" role="row"')
+    assert charts.startswith(f'<section id="repository-charts-{repository.pk}"')
+    regions = [re.match(r'<\w+ id="([^"]+)"', html)[1] for html in changes[f"run-{run.pk}"]]
+    assert regions == [
+        f"run-header-{run.pk}",
+        f"run-explanation-{run.pk}",
+        f"run-traceback-{run.pk}",
+        f"run-data-{run.pk}",
+        f"run-events-{run.pk}",
+        f"run-nav-{run.pk}",
+    ]
+
+
+def test_it_names_the_groups_before_rendering(post):
+    run = _start(post)
+
+    groups = live.changed_groups(repository_pk=run.repository_id, run_pks=[run.pk, 7])
+
+    assert groups == ["overview", f"repo-{run.repository_id}", f"run-{run.pk}", "run-7"]
+
+
+def test_it_pushes_the_same_overview_fragments_the_page_shows(admin_client, post, frozen_clock):
+    run = _start(post)
+
+    changes = _changes_for(run)
+
+    page = _page(admin_client, "/")
+    fragment = _page(admin_client, "/?fragment=live")
+    for html in changes["overview"]:
+        assert html in page
+        assert html in fragment
+
+
+def test_it_pushes_the_same_repository_fragments_the_page_shows(admin_client, post, frozen_clock):
+    _finish(post, task="task-0", result="failed")
+    run = _start(post)
+
+    changes = _changes_for(run)
+
+    page = _page(admin_client, "/repos/centos-9-baseos/")
+    fragment = _page(admin_client, "/repos/centos-9-baseos/?fragment=live")
+    for html in changes[f"repo-{run.repository_id}"]:
+        assert html in page
+        assert html in fragment
+
+
+@pytest.mark.parametrize("result", ["success", "failed", "error"])
+def test_it_pushes_the_same_run_fragments_the_page_shows(admin_client, post, frozen_clock, result):
+    _start(post)
+    run = _finish(post, result=result)
+
+    changes = _changes_for(run)
+
+    page = _page(admin_client, f"/runs/{run.pk}/")
+    fragment = _page(admin_client, f"/runs/{run.pk}/?fragment=live")
+    for html in changes[f"run-{run.pk}"]:
+        assert html in page
+        assert html in fragment
+
+
+def test_it_sends_a_new_repository_to_the_overview(post):
+    run = _start(post, repo_id="brand-new")
+
+    row = _changes_for(run)["overview"][0]
+
+    assert 'data-repo-id="brand-new" data-sync-state="running"' in row
+
+
+@pytest.mark.parametrize(
+    ("events", "matches"),
+    [
+        (["start"], "running"),
+        (["start", "finish-success"], ""),
+        (["start", "finish-failed"], "failed"),
+        (["start", "finish-failed", "restart"], "running failed"),
+        (["stalled-start"], "running stalled"),
+    ],
+)
+def test_it_marks_rows_with_the_filters_they_match(post, events, matches):
+    steps = {
+        "start": lambda: post(sync_started("repo", "task-1"), status=200),
+        "finish-success": lambda: post(sync_finished("repo", "task-1", 1), status=200),
+        "finish-failed": lambda: post(
+            sync_finished("repo", "task-1", 1, result="failed"), status=200
+        ),
+        "restart": lambda: post(sync_started("repo", "task-2"), status=200),
+        "stalled-start": lambda: post(load_event("sync-started"), status=200),
+    }
+    for name in events:
+        steps[name]()
+    run = Run.objects.latest("id")
+
+    row = _changes_for(run)["overview"][0]
+
+    assert f'data-matches="{matches}"' in row
+
+
+def test_it_counts_and_announces_the_next_stall(post, settings):
+    run = _start(post)
+    deadline = run.stalled_deadline()
+
+    counters = live.overview_counters()
+
+    assert counters["stalled"] == 0
+    assert counters["next_stall"] == deadline
+    assert live.overview_counters(now=deadline)["stalled"] == 1
+    assert live.overview_counters(now=deadline)["next_stall"] is None
+
+
+def test_it_shows_a_stalled_badge_once_the_deadline_passed(post, monkeypatch):
+    run = _start(post)
+    later = run.stalled_deadline() + timedelta(seconds=1)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+
+    row = _changes_for(run)["overview"][0]
+
+    assert 'data-role="sync-state" data-state="stalled">stalled</span>' in row
+
+
+def test_it_numbers_each_group_in_order(post):
+    layer = get_channel_layer()
+    async_to_sync(layer.group_add)("overview", "test.numbers")
+    try:
+        _start(post)
+        _finish(post)
+        messages = [async_to_sync(layer.receive)("test.numbers")["html"] for _ in range(2)]
+    finally:
+        async_to_sync(layer.group_discard)("overview", "test.numbers")
+
+    numbers = [
+        int(re.match(r'<span id="seq-overview" data-group="overview" data-seq="(\d+)"', html)[1])
+        for html in messages
+    ]
+    assert numbers[1] == numbers[0] + 1
+
+
+def test_it_burns_the_numbers_when_rendering_fails(post, monkeypatch, caplog):
+    run = _start(post)
+    before = broadcast.next_sequence("overview")
+
+    def explode(**kwargs):
+        raise RuntimeError("template broke")
+
+    monkeypatch.setattr(live, "render_changes", explode)
+
+    sent = broadcast.publish_changes(repository_pk=run.repository_id, run_pks=[run.pk], event_pk=1)
+
+    assert sent is False
+    assert "rendering live fragments failed" in caplog.text
+    # Pages see the skipped number as a gap and re-fetch.
+    assert broadcast.next_sequence("overview") == before + 2
+
+
+def test_it_leaves_pages_of_other_repositories_alone(post):
+    run = _start(post)
+    _start(post, repo_id="other", task="task-2")
+
+    changes = _changes_for(run)
+
+    other = Repository.objects.get(repo_id="other")
+    assert f"repo-{other.pk}" not in changes
+
+
+def test_it_escapes_what_hosts_sent_in_pushed_fragments(post):
+    script = "<script>alert(1)</script>"
+    _start(post)
+    run = _finish(post, result="error", error_message=script, exception=script)
+
+    changes = _changes_for(run)
+
+    pushed = "".join(html for fragments in changes.values() for html in fragments)
+    assert script not in pushed
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pushed
+
+
+def test_it_renders_a_change_in_the_same_queries_however_big_the_database(post):
+    _start(post, repo_id="small", task="small-1")
+    small = Run.objects.get(task_id="small-1")
+    with CaptureQueriesContext(connection) as before:
+        _changes_for(small)
+    _finish(post, repo_id="small", task="small-1")
+    for number in range(25):
+        _start(post, repo_id=f"repo-{number}", task=f"task-{number}")
+    for number in range(2, 30):
+        post(sync_started("small", f"small-{number}"), status=200)
+    latest = Run.objects.filter(repository__repo_id="small").latest("id")
+
+    with CaptureQueriesContext(connection) as after:
+        _changes_for(latest)
+
+    assert len(after) == len(before)
+    assert len(after) <= 12
