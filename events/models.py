@@ -1,14 +1,21 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import secrets
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from events.failures import Frame, parse_frames
+
 TOKEN_BYTES = 32
+# How many of a repository's latest runs its stall threshold is learned from.
+STALL_HISTORY = 20
 
 
 def hash_token(token: str) -> str:
@@ -104,8 +111,60 @@ class Repository(models.Model):
         return self.repo_id
 
     def is_failing(self) -> bool:
+        """The last finished sync, or the latest publish, failed."""
         run = self.latest_finished_sync
-        return run is not None and run.state in FAILURE_STATES
+        sync_failed = run is not None and run.state in FAILURE_STATES
+        return sync_failed or self.publish_state in FAILURE_STATES
+
+    def open_runs(self) -> list[Run]:
+        latest = (self.latest_sync, self.latest_publish)
+        return [run for run in latest if run is not None and run.is_running()]
+
+    def is_stalled(self, now: datetime | None = None) -> bool:
+        return any(run.is_stalled(now) for run in self.open_runs())
+
+    def live_filters(self, now: datetime | None = None) -> list[str]:
+        """The overview filters (besides "all") this repository matches right now."""
+        matched = []
+        if self.open_runs():
+            matched.append("running")
+        if self.is_stalled(now):
+            matched.append("stalled")
+        if self.is_failing():
+            matched.append("failed")
+        return matched
+
+    def stall_threshold(self, kind: str) -> timedelta:
+        """How long a new run of this kind may stay open before it counts as stalled.
+
+        RUN_STALLED_AFTER until RUN_STALLED_MIN_HISTORY of the repository's latest runs
+        succeeded, then RUN_STALLED_FACTOR times their 95th percentile duration, never below
+        RUN_STALLED_FLOOR: a mirror that always takes four hours is not stalled at two, and one
+        that takes a minute is long stalled at two hours.
+        """
+        # The latest runs whatever their state, so the query reads at most STALL_HISTORY rows
+        # of the (repository, kind, -started) index even for a repository that always fails.
+        recent = (
+            self.runs.filter(kind=kind)
+            .order_by("-started", "-id")
+            .values_list("state", "started", "completed")[:STALL_HISTORY]
+        )
+        durations = sorted(
+            (completed - started).total_seconds()
+            for state, started, completed in recent
+            if state == RunState.SUCCESS and completed is not None
+        )
+        if len(durations) < settings.RUN_STALLED_MIN_HISTORY:
+            return timedelta(seconds=settings.RUN_STALLED_AFTER)
+        p95 = durations[math.ceil(0.95 * len(durations)) - 1]
+        seconds = max(settings.RUN_STALLED_FLOOR, settings.RUN_STALLED_FACTOR * p95)
+        return timedelta(seconds=seconds)
+
+
+class RunQuerySet(models.QuerySet):
+    def stalled(self, now: datetime | None = None) -> RunQuerySet:
+        """Open runs past their stall deadline: one lookup on the (state, stall_deadline) index."""
+        return self.filter(state=RunState.RUNNING, stall_deadline__lte=now or timezone.now())
 
 
 class Run(models.Model):
@@ -137,13 +196,22 @@ class Run(models.Model):
     fingerprint = models.CharField(max_length=40, blank=True)
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(default=timezone.now)
+    # Fixed when the run starts, from its repository's history, so "stalled" is one indexed
+    # comparison for the overview and a known moment for the page.
+    stall_deadline = models.DateTimeField(null=True, blank=True)
+
+    objects = RunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started", "-id"]
         indexes = [
+            models.Index(fields=["state", "stall_deadline"]),
             models.Index(fields=["repository", "-started", "-id"]),
             models.Index(fields=["repository", "kind", "-started", "-id"]),
             models.Index(fields=["state", "-started"]),
+            # Failures completed since a moment (the overview's 24-hour counter, the failures
+            # page): a range on one index instead of every failure ever recorded.
+            models.Index(fields=["state", "completed"]),
             models.Index(fields=["task_id"]),
             models.Index(fields=["fingerprint", "-completed"]),
             models.Index(fields=["-started", "-id"]),
@@ -171,9 +239,10 @@ class Run(models.Model):
         return self.completed - self.started
 
     def stalled_deadline(self) -> datetime | None:
+        """The moment this open run becomes stalled; None once it has finished."""
         if not self.is_running():
             return None
-        return self.started + timedelta(seconds=settings.RUN_STALLED_AFTER)
+        return self.stall_deadline or self.started + timedelta(seconds=settings.RUN_STALLED_AFTER)
 
     def is_stalled(self, now: datetime | None = None) -> bool:
         deadline = self.stalled_deadline()
@@ -185,6 +254,68 @@ class Run(models.Model):
             return self.error_message
         report = self.error_report or {}
         return report.get("message", "")
+
+    def display_state(self, now: datetime | None = None) -> str:
+        """The state a page shows: "stalled" replaces "running" once the deadline has passed."""
+        return "stalled" if self.is_stalled(now) else self.state
+
+    def failed_steps(self) -> list[dict[str, str]]:
+        return (self.error_report or {}).get("failed_steps", [])
+
+    def item_error_table(self) -> tuple[list[str], list[list[str]]]:
+        """The kept per-item error examples as table columns and rows of text."""
+        items = (self.error_report or {}).get("item_errors", [])
+        keys = (key for item in items if isinstance(item, dict) for key in item)
+        columns = list(dict.fromkeys(keys)) or ["error"]
+        rows = []
+        for item in items:
+            if isinstance(item, dict):
+                rows.append([_cell_text(item.get(column)) for column in columns])
+            else:
+                rows.append([_cell_text(item)] + [""] * (len(columns) - 1))
+        return columns, rows
+
+    def frame_groups(self) -> list[FrameGroup]:
+        """Traceback frames, runs of library frames grouped so a page can fold them.
+
+        The innermost frame is never folded: it is where the error was raised.
+        """
+        frames = parse_frames(self.traceback)
+        groups: list[FrameGroup] = []
+        for index, frame in enumerate(frames):
+            is_library = frame.is_library() and index < len(frames) - 1
+            if groups and groups[-1].is_library == is_library:
+                groups[-1].frames.append(frame)
+            else:
+                groups.append(FrameGroup(is_library, [frame]))
+        return groups
+
+    def previous_run(self) -> Run | None:
+        """The run of the same repository that started just before this one."""
+        earlier = models.Q(started__lt=self.started) | models.Q(
+            started=self.started, id__lt=self.pk
+        )
+        siblings = Run.objects.filter(repository_id=self.repository_id)
+        return siblings.filter(earlier).order_by("-started", "-id").first()
+
+    def next_run(self) -> Run | None:
+        """The run of the same repository that started just after this one."""
+        later = models.Q(started__gt=self.started) | models.Q(started=self.started, id__gt=self.pk)
+        siblings = Run.objects.filter(repository_id=self.repository_id)
+        return siblings.filter(later).order_by("started", "id").first()
+
+
+class FrameGroup(NamedTuple):
+    is_library: bool
+    frames: list[Frame]
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
 
 
 class EventOutcome(models.TextChoices):
