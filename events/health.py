@@ -23,7 +23,10 @@ def _database() -> str:
 
 async def _round_trip() -> None:
     layer = get_channel_layer()
-    channel = await layer.new_channel("healthz.")
+    # The default prefix matters: RedisChannelLayer's receive loop pops one Redis list per
+    # prefix under one lock, which the live sockets hold for "specific."; a message for another
+    # prefix would wait out their blocking pop, longer than the probe's timeout.
+    channel = await layer.new_channel()
     token = uuid.uuid4().hex
     await layer.send(channel, {"type": "healthz", "token": token})
     message = await layer.receive(channel)
