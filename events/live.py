@@ -371,9 +371,7 @@ def changed_groups(*, repository_pk: int, run_pks: list[int]) -> list[str]:
     return [OVERVIEW_GROUP, repository_group(repository_pk), *(run_group(pk) for pk in run_pks)]
 
 
-def render_changes(
-    *, repository_pk: int, run_pks: list[int], event_pk: int
-) -> dict[str, list[str]]:
+def render_changes(*, repository_pk: int, run_pks: list[int]) -> dict[str, list[str]]:
     """Every fragment an ingested event changed, rendered once, keyed by the group showing it."""
     repository = overview_repositories().get(pk=repository_pk)
     runs = list(runs_with_events().filter(pk__in=run_pks, repository=repository))

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from events import live
-from events.models import Event, Repository, Run
+from events.models import Repository, Run
 from events.services import broadcast
 from tests.helpers import load_event, sync_finished, sync_started
 
@@ -25,11 +25,7 @@ def frozen_clock(monkeypatch):
 
 
 def _changes_for(run: Run) -> dict[str, list[str]]:
-    return live.render_changes(
-        repository_pk=run.repository_id,
-        run_pks=[run.pk],
-        event_pk=Event.objects.filter(run=run).latest("id").pk,
-    )
+    return live.render_changes(repository_pk=run.repository_id, run_pks=[run.pk])
 
 
 def _start(post, repo_id: str = "centos-9-baseos", task: str = "task-1") -> Run:
@@ -212,7 +208,7 @@ def test_it_burns_the_numbers_when_rendering_fails(post, monkeypatch, caplog):
 
     monkeypatch.setattr(live, "render_changes", explode)
 
-    sent = broadcast.publish_changes(repository_pk=run.repository_id, run_pks=[run.pk], event_pk=1)
+    sent = broadcast.publish_changes(repository_pk=run.repository_id, run_pks=[run.pk])
 
     assert sent is False
     assert "rendering live fragments failed" in caplog.text

@@ -79,7 +79,7 @@ async def _send_with_timeout(messages: list[tuple[str, str]]) -> None:
     await asyncio.wait_for(_send_all(messages), timeout=settings.BROADCAST_TIMEOUT)
 
 
-def publish_changes(*, repository_pk: int, run_pks: list[int], event_pk: int) -> bool:
+def publish_changes(*, repository_pk: int, run_pks: list[int]) -> bool:
     """After an ingest commits: render what changed once and push it to every page showing it."""
     try:
         # Numbered before rendering: a message numbered later was also rendered later, so a
@@ -89,9 +89,7 @@ def publish_changes(*, repository_pk: int, run_pks: list[int], event_pk: int) ->
             group: next_sequence(group)
             for group in live.changed_groups(repository_pk=repository_pk, run_pks=run_pks)
         }
-        fragments = live.render_changes(
-            repository_pk=repository_pk, run_pks=run_pks, event_pk=event_pk
-        )
+        fragments = live.render_changes(repository_pk=repository_pk, run_pks=run_pks)
     except Exception:
         logger.exception("rendering live fragments failed")
         return False

@@ -309,9 +309,7 @@ def _refresh_pointers(repository: Repository) -> None:
     repository.publish_state = repository.latest_publish.state if repository.latest_publish else ""
 
 
-def _fold(
-    text: str, envelope: Envelope, event_type: str, handler: Handler, incoming: Incoming
-) -> Ingested:
+def _fold(text: str, event_type: str, handler: Handler, incoming: Incoming) -> Ingested:
     with transaction.atomic():
         repository = _lock_repository(incoming.payload.repo_id, incoming.received)
         folded = handler.record(repository, incoming)
@@ -337,7 +335,6 @@ def _fold(
                 broadcast.publish_changes,
                 repository_pk=repository.pk,
                 run_pks=changed,
-                event_pk=event.pk,
             )
         )
     return Ingested(event, folded.run, folded.outcome)
@@ -359,11 +356,11 @@ def handle_event(text: str, *, host: SyncHost | None) -> Ingested:
         body_sha256=hashlib.sha256(text.encode()).hexdigest(),
     )
     try:
-        ingested = _fold(text, envelope, event_type, handler, incoming)
+        ingested = _fold(text, event_type, handler, incoming)
     except IntegrityError:
         # Two first events of one repository, or one result id posted for two repositories,
         # raced on a unique index; the retry sees the winner's row.
-        ingested = _fold(text, envelope, event_type, handler, incoming)
+        ingested = _fold(text, event_type, handler, incoming)
     if host is not None:
         SyncHost.objects.filter(pk=host.pk).update(
             last_seen=incoming.received, event_count=F("event_count") + 1
