@@ -14,8 +14,11 @@ from django.utils import timezone
 from events import charts
 from events.models import FAILURE_STATES, Event, Repository, Run, RunKind, RunState
 
-GROUP_PATTERN = r"overview|repo-[1-9][0-9]{0,18}|run-[1-9][0-9]{0,18}"
+GROUP_PATTERN = r"overview|activity|repo-[1-9][0-9]{0,18}|run-[1-9][0-9]{0,18}"
 OVERVIEW_GROUP = "overview"
+# Pages that summarise many rows (failures, hosts, the event log) are only told that an event
+# was stored, and re-fetch their region: rendering them per event would cost every ingest.
+ACTIVITY_GROUP = "activity"
 OVERVIEW_PAGE_SIZE = 50
 HISTORY_PAGE_SIZE = 50
 EVENTS_PAGE_SIZE = 100
@@ -368,7 +371,12 @@ def event_log(*, event_type: str, host: str, outcome: str, page: int) -> tuple[l
 
 def changed_groups(*, repository_pk: int, run_pks: list[int]) -> list[str]:
     """The groups render_changes sends to for these rows."""
-    return [OVERVIEW_GROUP, repository_group(repository_pk), *(run_group(pk) for pk in run_pks)]
+    return [
+        ACTIVITY_GROUP,
+        OVERVIEW_GROUP,
+        repository_group(repository_pk),
+        *(run_group(pk) for pk in run_pks),
+    ]
 
 
 def render_changes(*, repository_pk: int, run_pks: list[int]) -> dict[str, list[str]]:
@@ -376,6 +384,7 @@ def render_changes(*, repository_pk: int, run_pks: list[int]) -> dict[str, list[
     repository = overview_repositories().get(pk=repository_pk)
     runs = list(runs_with_events().filter(pk__in=run_pks, repository=repository))
     fragments = {
+        ACTIVITY_GROUP: [],
         OVERVIEW_GROUP: [
             render_repository_row(repository),
             render_overview_counters(overview_counters()),

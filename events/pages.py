@@ -109,7 +109,10 @@ def run(request: HttpRequest, pk: int) -> HttpResponse:
 def failures(request: HttpRequest) -> HttpResponse:
     days = int(_choice(request, "days", [str(days) for days in FAILURE_DAYS], "7"))
     groups = live.failure_groups(timezone.now() - timedelta(days=days))
-    context = {"groups": groups, "days": days, "day_choices": FAILURE_DAYS}
+    context = {"groups": groups, "days": days}
+    if _wants_fragment(request):
+        return render(request, "events/partials/failures_region.html", context)
+    context.update(day_choices=FAILURE_DAYS, live=_live(request, [live.ACTIVITY_GROUP]))
     return _page(request, "events/failures.html", context, "failures")
 
 
@@ -123,7 +126,11 @@ def failure_group(request: HttpRequest, slug: str) -> HttpResponse:
 
 @page_view
 def hosts(request: HttpRequest) -> HttpResponse:
-    return _page(request, "events/hosts.html", {"hosts": SyncHost.objects.all()}, "hosts")
+    context = {"hosts": SyncHost.objects.all()}
+    if _wants_fragment(request):
+        return render(request, "events/partials/hosts_region.html", context)
+    context["live"] = _live(request, [live.ACTIVITY_GROUP])
+    return _page(request, "events/hosts.html", context, "hosts")
 
 
 @page_view
@@ -137,16 +144,22 @@ def events(request: HttpRequest) -> HttpResponse:
     rows, has_next = live.event_log(**filters, page=page)
     params = request.GET.copy()
     params.pop("page", None)
+    params.pop("fragment", None)
     context = {
         "events": rows,
-        "filters": filters,
         "page": page,
         "has_next": has_next,
         "base_query": params.urlencode(),
-        "event_types": list(HANDLERS),
-        "outcomes": EventOutcome.values,
-        "host_names": SyncHost.objects.values_list("name", flat=True),
     }
+    if _wants_fragment(request):
+        return render(request, "events/partials/events_region.html", context)
+    context.update(
+        filters=filters,
+        event_types=list(HANDLERS),
+        outcomes=EventOutcome.values,
+        host_names=SyncHost.objects.values_list("name", flat=True),
+        live=_live(request, [live.ACTIVITY_GROUP]),
+    )
     return _page(request, "events/events.html", context, "events")
 
 

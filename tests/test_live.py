@@ -50,7 +50,8 @@ def test_it_renders_each_change_once_for_every_group_that_shows_it(post):
     changes = _changes_for(run)
 
     repository = run.repository
-    assert list(changes) == ["overview", f"repo-{repository.pk}", f"run-{run.pk}"]
+    assert list(changes) == ["activity", "overview", f"repo-{repository.pk}", f"run-{run.pk}"]
+    assert changes["activity"] == []
     overview_row, counters = changes["overview"]
     assert overview_row.startswith(f'<div id="repository-{repository.pk}" role="row"')
     assert counters.startswith('<section id="overview-counters"')
@@ -74,7 +75,13 @@ def test_it_names_the_groups_before_rendering(post):
 
     groups = live.changed_groups(repository_pk=run.repository_id, run_pks=[run.pk, 7])
 
-    assert groups == ["overview", f"repo-{run.repository_id}", f"run-{run.pk}", "run-7"]
+    assert groups == [
+        "activity",
+        "overview",
+        f"repo-{run.repository_id}",
+        f"run-{run.pk}",
+        "run-7",
+    ]
 
 
 def test_it_pushes_the_same_overview_fragments_the_page_shows(admin_client, post, frozen_clock):
@@ -255,3 +262,18 @@ def test_it_renders_a_change_in_the_same_queries_however_big_the_database(post):
 
     assert len(after) == len(before)
     assert len(after) <= 12
+
+
+def test_it_tells_the_activity_group_that_an_event_was_stored_and_nothing_more(post):
+    layer = get_channel_layer()
+    async_to_sync(layer.group_add)(live.ACTIVITY_GROUP, "test.activity")
+    try:
+        _start(post)
+        [message] = async_to_sync(_receive)("test.activity", 1)
+    finally:
+        async_to_sync(layer.group_discard)(live.ACTIVITY_GROUP, "test.activity")
+
+    assert re.fullmatch(
+        r'<span id="seq-activity" data-group="activity" data-seq="\d+" hidden></span>\n?',
+        message["html"],
+    )

@@ -743,3 +743,27 @@ def test_it_shows_object_ids_of_results(admin_client, post):
     content = admin_client.get(f"/runs/{run.pk}/").content.decode()
 
     assert f"<code>{object_id(7)}</code>" in content
+
+
+@pytest.mark.parametrize(
+    ("path", "region"),
+    [
+        ("/failures/?days=7", "failures-region"),
+        ("/hosts/", "hosts-region"),
+        ("/events/?outcome=applied", "events-region"),
+    ],
+)
+def test_it_refreshes_summary_pages_on_every_stored_event(admin_client, post, path, region):
+    _sync(post, "epel-9-everything", 1, result="failed", error_message="mirror <b>down</b>")
+
+    page = admin_client.get(path).content.decode()
+    fragment = admin_client.get(f"{path}&fragment=live" if "?" in path else f"{path}?fragment=live")
+
+    assert 'ws-connect="/ws/live/?groups=activity"' in page
+    assert "data-resync-on-push" in page
+    assert '<span id="seq-activity" data-group="activity"' in page
+    content = fragment.content.decode()
+    assert fragment.status_code == 200
+    assert content.startswith(f'<div id="{region}"')
+    assert "<html" not in content
+    assert content.strip() in page

@@ -62,8 +62,6 @@ def send(group_fragments: dict[str, list[str]], sequences: dict[str, int] | None
     try:
         messages = []
         for group, fragments in group_fragments.items():
-            if not fragments:
-                continue
             number = (sequences or {}).get(group) or next_sequence(group)
             messages.append((group, live.render_sequence(group, number) + "".join(fragments)))
         async_to_sync(_send_with_timeout)(messages)

@@ -363,7 +363,21 @@
     if (gap) resync();
   });
 
+  // Summary pages (failures, hosts, the event log) are only told that an event was stored:
+  // they re-fetch their region, at most once per RESYNC_PAUSE however fast events come.
+  const RESYNC_PAUSE = 500;
+  let resyncTimer = null;
+
+  function resyncSoon() {
+    if (resyncTimer) return;
+    resyncTimer = setTimeout(() => {
+      resyncTimer = null;
+      resync();
+    }, RESYNC_PAUSE);
+  }
+
   root.addEventListener("htmx:wsAfterMessage", () => {
+    if ("resyncOnPush" in root.dataset) resyncSoon();
     reopen(reopenAfterPush);
     enforceLists();
     updateTitle();
