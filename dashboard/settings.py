@@ -214,6 +214,9 @@ PRUNE_SUCCESS_DAYS = envint("PRUNE_SUCCESS_DAYS", "30")
 PRUNE_FAILURE_DAYS = envint("PRUNE_FAILURE_DAYS", "180")
 PRUNE_BODY_DAYS = envint("PRUNE_BODY_DAYS", "14")
 BROADCAST_TIMEOUT = float(os.environ.get("BROADCAST_TIMEOUT", "2"))
+# Render and send live pushes after the ingest's response (on the server's event loop). Off,
+# they are sent inside the request, before it answers: what the in-process tests need.
+LIVE_PUSH_AFTER_RESPONSE = envbool("LIVE_PUSH_AFTER_RESPONSE", "true")
 # The sync host token `manage.py simulate` posts with when --token is not given.
 SIMULATE_TOKEN = os.environ.get("SIMULATE_TOKEN", "")
 

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -12,8 +13,8 @@ from django.utils import timezone
 
 from events import live
 from events.models import Repository, Run
-from events.services import broadcast
-from tests.helpers import load_event, sync_finished, sync_started
+from events.services import broadcast, ingest
+from tests.helpers import load_body, load_event, sync_finished, sync_started
 
 
 @pytest.fixture
@@ -277,3 +278,24 @@ def test_it_tells_the_activity_group_that_an_event_was_stored_and_nothing_more(p
         r'<span id="seq-activity" data-group="activity" data-seq="\d+" hidden></span>\n?',
         message["html"],
     )
+
+
+def test_it_merges_queued_pushes_per_repository_in_commit_order():
+    batch = [(1, [5]), (2, [6]), (1, [5, 7])]
+
+    assert broadcast._merge(batch) == {1: [5, 7], 2: [6]}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_it_pushes_after_the_response_from_the_event_loop(settings):
+    settings.LIVE_PUSH_AFTER_RESPONSE = True
+    layer = get_channel_layer()
+    await layer.group_add("overview", "test.after")
+    try:
+        ingested = await sync_to_async(ingest.handle_event)(load_body("sync-started"), host=None)
+        message = await asyncio.wait_for(layer.receive("test.after"), timeout=10)
+    finally:
+        await layer.group_discard("overview", "test.after")
+
+    assert f'id="repository-{ingested.run.repository_id}"' in message["html"]
+    assert 'data-repo-id="centos-9-baseos"' in message["html"]

@@ -6,11 +6,13 @@ import asyncio
 import itertools
 import logging
 import threading
+import weakref
 from collections.abc import Iterable
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import connections
 
 from events import live
 
@@ -92,3 +94,69 @@ def publish_changes(*, repository_pk: int, run_pks: list[int]) -> bool:
         logger.exception("rendering live fragments failed")
         return False
     return send(fragments, sequences)
+
+
+# Pushing after the response. Rendering a push costs several times the rest of an ingest, and
+# a host's POST (inside Pulp's sync task) should not wait for it. On commit, the change is
+# queued on the server's event loop; one task there renders and sends, in commit order, and
+# merges whatever queued up meanwhile, so a burst for one repository costs one render of its
+# fragments, always of the newest state.
+
+# One queue and one draining task per event loop (a server process has one).
+_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Queue] = (
+    weakref.WeakKeyDictionary()
+)
+_tasks: set[asyncio.Task] = set()
+
+
+def _merge(batch: list[tuple[int, list[int]]]) -> dict[int, list[int]]:
+    merged: dict[int, list[int]] = {}
+    for repository_pk, run_pks in batch:
+        runs = merged.setdefault(repository_pk, [])
+        runs.extend(pk for pk in run_pks if pk not in runs)
+    return merged
+
+
+def _publish_and_release(repository_pk: int, run_pks: list[int]) -> None:
+    try:
+        publish_changes(repository_pk=repository_pk, run_pks=run_pks)
+    finally:
+        # A worker thread's connection would otherwise stay checked out of the pool.
+        connections.close_all()
+
+
+async def _drain(pending: asyncio.Queue[tuple[int, list[int]]]) -> None:
+    while True:
+        batch = [await pending.get()]
+        while not pending.empty():
+            batch.append(pending.get_nowait())
+        for repository_pk, run_pks in _merge(batch).items():
+            try:
+                await sync_to_async(_publish_and_release, thread_sensitive=False)(
+                    repository_pk, run_pks
+                )
+            except Exception:
+                # The task must outlive any one push; the pages re-fetch what it missed.
+                logger.exception("live push failed; pages will catch up on reconnect")
+
+
+async def _enqueue(repository_pk: int, run_pks: list[int]) -> None:
+    loop = asyncio.get_running_loop()
+    pending = _queues.get(loop)
+    if pending is None:
+        pending = _queues[loop] = asyncio.Queue()
+        task = loop.create_task(_drain(pending))
+        _tasks.add(task)
+        task.add_done_callback(_tasks.discard)
+    pending.put_nowait((repository_pk, run_pks))
+
+
+def publish_changes_soon(*, repository_pk: int, run_pks: list[int]) -> None:
+    """On commit: push after the response when serving, or at once (tests, commands)."""
+    if not settings.LIVE_PUSH_AFTER_RESPONSE:
+        publish_changes(repository_pk=repository_pk, run_pks=run_pks)
+        return
+    try:
+        async_to_sync(_enqueue)(repository_pk, run_pks)
+    except Exception:
+        logger.exception("queueing a live push failed; pages will catch up on reconnect")

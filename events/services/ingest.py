@@ -332,7 +332,7 @@ def _fold(text: str, event_type: str, handler: Handler, incoming: Incoming) -> I
         changed = [folded.run.pk, *(run.pk for run in folded.closed)]
         transaction.on_commit(
             partial(
-                broadcast.publish_changes,
+                broadcast.publish_changes_soon,
                 repository_pk=repository.pk,
                 run_pks=changed,
             )
