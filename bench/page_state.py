@@ -1,0 +1,160 @@
+"""A page's live state as a browser would hold it: elements by id, updated by pushed fragments.
+
+htmx's ws extension swaps every top-level element of a message into the page by its id
+(out-of-band, outerHTML unless hx-swap-oob says otherwise). This module keeps the same model
+without a DOM: the outer HTML of every element that carries an id, from the page as loaded and
+then from each push, so that at the end it can be compared with a fresh render of the regions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+VOID = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "track",
+    "wbr",
+}
+OOB_ATTRIBUTE = re.compile(r' hx-swap-oob="[^"]*"')
+SEQUENCE = re.compile(r'data-seq="(\d+)"')
+
+
+@dataclass(frozen=True)
+class Element:
+    id: str
+    html: str
+    depth: int
+    has_children_with_ids: bool
+
+
+class _Indexer(HTMLParser):
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=False)
+        self.text = text
+        self.line_starts = [0] + [match.end() for match in re.finditer("\n", text)]
+        self.stack: list[tuple[str, str | None, int, list[bool]]] = []
+        self.elements: list[Element] = []
+
+    def _offset(self) -> int:
+        line, column = self.getpos()
+        return self.line_starts[line - 1] + column
+
+    def _record(self, ident: str | None, start: int, end: int, has_children: bool) -> None:
+        if not ident:
+            return
+        # Tell every open ancestor that an element with an id lies inside it.
+        for _, _, _, flag in self.stack:
+            flag[0] = True
+        self.elements.append(Element(ident, self.text[start:end], len(self.stack), has_children))
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        start = self._offset()
+        ident = dict(attrs).get("id")
+        if tag in VOID:
+            self._record(ident, start, start + len(self.get_starttag_text()), False)
+            return
+        self.stack.append((tag, ident, start, [False]))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        start = self._offset()
+        self._record(dict(attrs).get("id"), start, start + len(self.get_starttag_text()), False)
+
+    def handle_endtag(self, tag: str) -> None:
+        end = self.text.index(">", self._offset()) + 1
+        # Unclosed elements inside this one end with it, as a browser would close them.
+        while self.stack:
+            open_tag, ident, start, flag = self.stack.pop()
+            self._record(ident, start, end, flag[0])
+            if open_tag == tag:
+                return
+
+
+def elements(text: str) -> list[Element]:
+    """Every element of the text that has an id, outermost last within each subtree."""
+    indexer = _Indexer(text)
+    indexer.feed(text)
+    indexer.close()
+    return indexer.elements
+
+
+def by_id(text: str) -> dict[str, Element]:
+    return {element.id: element for element in elements(text)}
+
+
+@dataclass
+class Push:
+    """One parsed message: what it replaces, and the sequence numbers it carries."""
+
+    updates: dict[str, str]
+    sequences: dict[str, int]
+
+
+def parse_push(text: str) -> Push:
+    updates: dict[str, str] = {}
+    sequences: dict[str, int] = {}
+    for element in elements(text):
+        html = OOB_ATTRIBUTE.sub("", element.html)
+        updates[element.id] = html
+        if element.depth == 0 and element.id.startswith("seq-"):
+            match = SEQUENCE.search(html)
+            if match:
+                sequences[element.id.removeprefix("seq-")] = int(match.group(1))
+    return Push(updates, sequences)
+
+
+@dataclass
+class PageState:
+    """One socket's view of its page."""
+
+    elements: dict[str, str]
+    pushed: set[str] = field(default_factory=set)
+    last_sequence: dict[str, int] = field(default_factory=dict)
+    gaps: int = 0
+    messages: int = 0
+
+    @classmethod
+    def from_page(cls, html: str) -> PageState:
+        return cls({element.id: element.html for element in elements(html)})
+
+    def apply(self, push: Push) -> None:
+        self.messages += 1
+        self.elements.update(push.updates)
+        self.pushed.update(push.updates)
+        for group, sequence in push.sequences.items():
+            last = self.last_sequence.get(group)
+            if last is not None and sequence != last + 1:
+                self.gaps += 1
+            self.last_sequence[group] = sequence
+
+    def differences(self, regions_html: str) -> tuple[list[str], list[str]]:
+        """(ids whose HTML differs, ids missing) against a fresh render of the page's regions.
+
+        Compared: every pushed id the regions contain, and every innermost element with an id
+        (a container's own HTML is stale once a child is swapped, as in a browser's DOM it
+        would not be, so containers are checked through their children).
+        """
+        fresh = by_id(regions_html)
+        compared = [
+            ident
+            for ident, element in fresh.items()
+            if ident in self.pushed or not element.has_children_with_ids
+        ]
+        differing = [
+            ident
+            for ident in compared
+            if ident in self.elements and self.elements[ident] != fresh[ident].html
+        ]
+        missing = [ident for ident in compared if ident not in self.elements]
+        return differing, missing
