@@ -8,8 +8,8 @@ parts are single character classes that cannot overlap, so matching stays linear
 of the body (bodies are megabytes).
 
 Limits: inside a string (a message, a traceback) a value is masked up to the first backslash,
-so the part of a password after a JSON-escaped character (a non-ASCII letter is sent as
-\\uXXXX) stays visible; the value of a JSON key such as "proxy_password" is masked whole. A
+so the part of a password after a JSON-escaped character (a non-ASCII letter is sent as an
+\\u00e4 escape) stays visible; the value of a JSON key such as "proxy_password" is masked whole. A
 URL's user name without a password is not a secret and stays.
 """
 
