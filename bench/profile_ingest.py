@@ -59,7 +59,7 @@ def _cumulative(stats: pstats.Stats, suffix: str, name: str) -> float:
     return total
 
 
-def child(events: int) -> None:
+def child(events: int, top: int = 0) -> None:
     import django
 
     django.setup()
@@ -96,6 +96,8 @@ def child(events: int) -> None:
         for label, suffix, name in STEPS
     ]
     print(report.table(["step (profiled, cumulative)", "ms per ingest request"], rows))
+    if top:
+        stats.sort_stats("tottime").print_stats(top)
 
 
 def main() -> int:
@@ -103,10 +105,11 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=400)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--database-url", help="an existing database to profile against")
+    parser.add_argument("--top", type=int, default=0, help="also print the N costliest functions")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.events)
+        child(args.events, args.top)
         return 0
     if args.database_url:
         database_context = contextlib.nullcontext({"DATABASE_URL": args.database_url})
@@ -118,7 +121,15 @@ def main() -> int:
         where = "an existing database" if args.database_url else f"a fresh {args.database}"
         print(f"Ingest profile on {where} database: {report.machine()}")
         return subprocess.run(
-            [sys.executable, __file__, "--child", "--events", str(args.events)],
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "--events",
+                str(args.events),
+                "--top",
+                str(args.top),
+            ],
             env=server.base_env() | database,
             cwd=server.ROOT,
             check=False,

@@ -235,6 +235,7 @@ def _repository_row(pk: int, repo_id: str, runs: list[PlannedRun]) -> dict[str, 
         "latest_finished_sync_id": finished_syncs[-1].pk if finished_syncs else None,
         "latest_publish_id": latest_publish.pk if latest_publish else None,
         "sync_state": latest_sync.state if latest_sync else "",
+        "finished_sync_state": finished_syncs[-1].state if finished_syncs else "",
         "publish_state": latest_publish.state if latest_publish else "",
         "last_host_id": runs[-1].host,
     }

@@ -47,7 +47,7 @@ RUN_REGIONS = (
     "run_events",
     "run_nav",
 )
-FAILING = Q(latest_finished_sync__state__in=FAILURE_STATES) | Q(publish_state__in=FAILURE_STATES)
+FAILING = Q(finished_sync_state__in=FAILURE_STATES) | Q(publish_state__in=FAILURE_STATES)
 RUNNING = Q(sync_state=RunState.RUNNING) | Q(publish_state=RunState.RUNNING)
 
 

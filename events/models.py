@@ -97,6 +97,7 @@ class Repository(models.Model):
     )
     # Copies of the latest runs' states, so the overview filters and counts on one table.
     sync_state = models.CharField(max_length=16, choices=RunState.choices, blank=True)
+    finished_sync_state = models.CharField(max_length=16, choices=RunState.choices, blank=True)
     publish_state = models.CharField(max_length=16, choices=RunState.choices, blank=True)
     last_host = models.ForeignKey(
         SyncHost, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -112,9 +113,7 @@ class Repository(models.Model):
 
     def is_failing(self) -> bool:
         """The last finished sync, or the latest publish, failed."""
-        run = self.latest_finished_sync
-        sync_failed = run is not None and run.state in FAILURE_STATES
-        return sync_failed or self.publish_state in FAILURE_STATES
+        return self.finished_sync_state in FAILURE_STATES or self.publish_state in FAILURE_STATES
 
     def open_runs(self) -> list[Run]:
         latest = (self.latest_sync, self.latest_publish)

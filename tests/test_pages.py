@@ -64,6 +64,7 @@ def _make_repository(repo_id: str, *, state: str = RunState.SUCCESS, runs: int =
     repository.latest_sync = run
     repository.latest_finished_sync = run if state != RunState.RUNNING else None
     repository.sync_state = state
+    repository.finished_sync_state = state if state != RunState.RUNNING else ""
     repository.save()
     return repository
 

@@ -116,7 +116,9 @@ def _check_repository(repository: Repository) -> None:
     syncs = repository.runs.filter(kind=RunKind.SYNC).order_by("-started", "-id")
     publishes = repository.runs.filter(kind=RunKind.PUBLISH).order_by("-started", "-id")
     assert repository.latest_sync == syncs.first()
-    assert repository.latest_finished_sync == syncs.exclude(state__in=OPEN_STATES).first()
+    finished = syncs.exclude(state__in=OPEN_STATES).first()
+    assert repository.latest_finished_sync == finished
+    assert repository.finished_sync_state == (finished.state if finished else "")
     assert repository.latest_publish == publishes.first()
     assert repository.sync_state == (syncs.first().state if syncs.exists() else "")
     assert repository.publish_state == (publishes.first().state if publishes.exists() else "")

@@ -58,6 +58,7 @@ def point_at(repository: Repository, run: Run) -> None:
     repository.latest_sync = run
     repository.latest_finished_sync = run
     repository.sync_state = run.state
+    repository.finished_sync_state = run.state
     repository.save()
 
 

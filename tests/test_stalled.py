@@ -196,3 +196,24 @@ def test_it_gives_runs_open_before_the_upgrade_the_configured_deadline():
 
     assert Run.objects.get(pk=running.pk).stall_deadline == STARTED + timedelta(seconds=7200)
     assert Run.objects.get(pk=finished.pk).stall_deadline is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_copies_the_last_finished_syncs_state_onto_repositories_at_the_upgrade():
+    executor = MigrationExecutor(connection)
+    executor.migrate([("events", "0003_run_failures_by_completion")])
+    old_apps = executor.loader.project_state([("events", "0003_run_failures_by_completion")]).apps
+    repositories = old_apps.get_model("events", "Repository").objects
+    runs = old_apps.get_model("events", "Run").objects
+    failing = repositories.create(repo_id="failing")
+    failed = runs.create(repository=failing, kind="sync", state="error", started=STARTED)
+    failing.latest_finished_sync = failed
+    failing.save()
+    never_finished = repositories.create(repo_id="never-finished")
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes("events"))
+
+    assert Repository.objects.get(pk=failing.pk).finished_sync_state == RunState.ERROR
+    assert Repository.objects.get(pk=failing.pk).is_failing()
+    assert Repository.objects.get(pk=never_finished.pk).finished_sync_state == ""

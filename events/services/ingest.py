@@ -306,6 +306,8 @@ def _refresh_pointers(repository: Repository) -> None:
     repository.latest_finished_sync = syncs.exclude(state__in=OPEN_STATES).first()
     repository.latest_publish = publishes.first()
     repository.sync_state = repository.latest_sync.state if repository.latest_sync else ""
+    finished = repository.latest_finished_sync
+    repository.finished_sync_state = finished.state if finished else ""
     repository.publish_state = repository.latest_publish.state if repository.latest_publish else ""
 
 
