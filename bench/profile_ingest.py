@@ -63,12 +63,19 @@ def child(events: int, top: int = 0) -> None:
     import django
 
     django.setup()
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
     from django.core.management import call_command
     from django.test import Client
 
     from events.models import SyncHost
 
     call_command("migrate", verbosity=0, interactive=False)
+    # An open overview and failures page, as while an admin watches: pushes render for the
+    # groups someone watches (events/services/broadcast.py `watched`).
+    layer = get_channel_layer()
+    for group in ("overview", "activity"):
+        async_to_sync(layer.group_add)(group, f"profile.{group}")
     _, token = SyncHost.create_with_token(f"profile-host-{os.getpid()}")
     client = Client(HTTP_HOST="localhost")
     headers = {"Authorization": f"Bearer {token}"}
@@ -130,7 +137,9 @@ def main() -> int:
                 "--top",
                 str(args.top),
             ],
-            env=server.base_env() | database,
+            # The test client has no event loop to push from after the response: push inline,
+            # so the profile includes the push's cost.
+            env=server.base_env() | database | {"LIVE_PUSH_AFTER_RESPONSE": "false"},
             cwd=server.ROOT,
             check=False,
         ).returncode

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -369,32 +370,62 @@ def event_log(*, event_type: str, host: str, outcome: str, page: int) -> tuple[l
 # Push
 
 
-def changed_groups(*, repository_pk: int, run_pks: list[int]) -> list[str]:
-    """The groups render_changes sends to for these rows."""
+def changed_groups(changes: Mapping[int, Sequence[int]]) -> list[str]:
+    """Every group render_changes can send to for these changes (repository pk -> run pks)."""
     return [
         ACTIVITY_GROUP,
         OVERVIEW_GROUP,
-        repository_group(repository_pk),
-        *(run_group(pk) for pk in run_pks),
+        *(repository_group(pk) for pk in changes),
+        *(run_group(pk) for run_pks in changes.values() for pk in run_pks),
     ]
 
 
-def render_changes(*, repository_pk: int, run_pks: list[int]) -> dict[str, list[str]]:
-    """Every fragment an ingested event changed, rendered once, keyed by the group showing it."""
-    repository = overview_repositories().get(pk=repository_pk)
-    runs = list(runs_with_events().filter(pk__in=run_pks, repository=repository))
-    fragments = {
-        ACTIVITY_GROUP: [],
-        OVERVIEW_GROUP: [
-            render_repository_row(repository),
+def render_changes(
+    changes: Mapping[int, Sequence[int]], *, groups: Collection[str] | None = None
+) -> dict[str, list[str]]:
+    """The fragments changed rows show, rendered once each, keyed by the group showing them.
+
+    `changes` maps repository pks to the pks of their changed runs; `groups` limits the
+    rendering to the groups someone watches (all by default). However many repositories
+    changed, the counters are computed once and the queries do not grow with history.
+    """
+
+    def wanted(group: str) -> bool:
+        return groups is None or group in groups
+
+    fragments: dict[str, list[str]] = {}
+    if wanted(ACTIVITY_GROUP):
+        fragments[ACTIVITY_GROUP] = []
+    repository_pks = [
+        pk for pk in changes if wanted(OVERVIEW_GROUP) or wanted(repository_group(pk))
+    ]
+    repositories = overview_repositories().in_bulk(repository_pks) if repository_pks else {}
+    if wanted(OVERVIEW_GROUP):
+        fragments[OVERVIEW_GROUP] = [
+            *(render_repository_row(repositories[pk]) for pk in changes if pk in repositories),
             render_overview_counters(overview_counters()),
-        ],
-        repository_group(repository.pk): [
+        ]
+    run_pks = [
+        pk
+        for repository_pk, pks in changes.items()
+        for pk in pks
+        if wanted(repository_group(repository_pk)) or wanted(run_group(pk))
+    ]
+    runs = runs_with_events().in_bulk(run_pks) if run_pks else {}
+    for repository_pk, pks in changes.items():
+        repository = repositories.get(repository_pk)
+        if repository is None or not wanted(repository_group(repository_pk)):
+            continue
+        own = [runs[pk] for pk in pks if pk in runs and runs[pk].repository_id == repository_pk]
+        fragments[repository_group(repository_pk)] = [
             render_repository_state(repository),
-            *(render_run_row(run) for run in runs),
+            *(render_run_row(run) for run in own),
             render_repository_charts(repository, repository_charts(repository)),
-        ],
-    }
-    for run in runs:
-        fragments[run_group(run.pk)] = render_run_regions(run_context(run))
+        ]
+    for repository_pk, pks in changes.items():
+        for pk in pks:
+            run = runs.get(pk)
+            if run is None or run.repository_id != repository_pk or not wanted(run_group(pk)):
+                continue
+            fragments[run_group(pk)] = render_run_regions(run_context(run))
     return fragments

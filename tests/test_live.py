@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from datetime import timedelta
 
@@ -25,8 +26,31 @@ def frozen_clock(monkeypatch):
     return moment
 
 
+@pytest.fixture
+def overview_watcher():
+    """A channel in the overview group, as an open overview page has."""
+    layer = get_channel_layer()
+    async_to_sync(layer.group_add)(live.OVERVIEW_GROUP, "test.watcher")
+    yield "test.watcher"
+    async_to_sync(layer.group_discard)(live.OVERVIEW_GROUP, "test.watcher")
+
+
+@pytest.fixture
+def rendered(monkeypatch) -> list[str]:
+    """The names of the templates live.py renders from now on."""
+    names: list[str] = []
+    original = live.render_to_string
+
+    def counting(name, *args, **kwargs):
+        names.append(name.rsplit("/", 1)[-1])
+        return original(name, *args, **kwargs)
+
+    monkeypatch.setattr(live, "render_to_string", counting)
+    return names
+
+
 def _changes_for(run: Run) -> dict[str, list[str]]:
-    return live.render_changes(repository_pk=run.repository_id, run_pks=[run.pk])
+    return live.render_changes({run.repository_id: [run.pk]})
 
 
 def _start(post, repo_id: str = "centos-9-baseos", task: str = "task-1") -> Run:
@@ -74,7 +98,7 @@ def test_it_renders_each_change_once_for_every_group_that_shows_it(post):
 def test_it_names_the_groups_before_rendering(post):
     run = _start(post)
 
-    groups = live.changed_groups(repository_pk=run.repository_id, run_pks=[run.pk, 7])
+    groups = live.changed_groups({run.repository_id: [run.pk, 7]})
 
     assert groups == [
         "activity",
@@ -207,16 +231,16 @@ def test_it_numbers_each_group_in_order(post):
     assert numbers[1] == numbers[0] + 1
 
 
-def test_it_burns_the_numbers_when_rendering_fails(post, monkeypatch, caplog):
+def test_it_burns_the_numbers_when_rendering_fails(post, monkeypatch, caplog, overview_watcher):
     run = _start(post)
     before = broadcast.next_sequence("overview")
 
-    def explode(**kwargs):
+    def explode(*args, **kwargs):
         raise RuntimeError("template broke")
 
     monkeypatch.setattr(live, "render_changes", explode)
 
-    sent = broadcast.publish_changes(repository_pk=run.repository_id, run_pks=[run.pk])
+    sent = broadcast.publish_changes({run.repository_id: [run.pk]})
 
     assert sent is False
     assert "rendering live fragments failed" in caplog.text
@@ -299,3 +323,151 @@ async def test_it_pushes_after_the_response_from_the_event_loop(settings):
 
     assert f'id="repository-{ingested.run.repository_id}"' in message["html"]
     assert 'data-repo-id="centos-9-baseos"' in message["html"]
+
+
+def test_it_neither_numbers_nor_renders_a_push_nobody_watches(post, rendered):
+    run = _start(post)
+    before = broadcast.next_sequence("overview")
+    rendered.clear()
+
+    sent = broadcast.publish_changes({run.repository_id: [run.pk]})
+
+    assert sent is True
+    assert rendered == []
+    assert broadcast.next_sequence("overview") == before + 1
+
+
+def test_it_renders_only_the_groups_someone_watches(post, rendered, overview_watcher):
+    run = _start(post)
+    rendered.clear()
+
+    broadcast.publish_changes({run.repository_id: [run.pk]})
+
+    [message] = async_to_sync(_receive)(overview_watcher, 1)
+    assert f'id="repository-{run.repository_id}"' in message["html"]
+    assert sorted(rendered) == ["overview_counters.html", "repository_row.html", "sequence.html"]
+
+
+@pytest.mark.django_db
+async def test_it_tells_which_groups_have_a_member():
+    layer = get_channel_layer()
+    await layer.group_add("repo-5", "test.member")
+    try:
+        found = await sync_to_async(broadcast.watched)(["repo-5", "repo-6", "overview"])
+    finally:
+        await layer.group_discard("repo-5", "test.member")
+
+    assert found == {"repo-5"}
+
+
+@pytest.mark.django_db
+def test_it_pushes_to_every_group_when_it_cannot_tell_who_watches(monkeypatch, caplog):
+    from channels_redis.core import RedisChannelLayer
+
+    layer = RedisChannelLayer(hosts=["redis://127.0.0.1:9/0"])
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
+
+    def unreachable():
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(broadcast, "_redis", unreachable)
+
+    found = broadcast.watched(["overview", "repo-1"])
+
+    assert found == {"overview", "repo-1"}
+    assert "could not tell which live groups are watched" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("backend", ["core", "pubsub"])
+async def test_it_tells_which_groups_have_a_member_on_redis(
+    requires_redis, settings, monkeypatch, backend
+):
+    from channels_redis.core import RedisChannelLayer
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    settings.REDIS_URL = requires_redis
+    monkeypatch.setattr(broadcast, "_redis_client", None)
+    kind = {"core": RedisChannelLayer, "pubsub": RedisPubSubChannelLayer}[backend]
+    layer = kind(hosts=[requires_redis], prefix=f"watched-{backend}")
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
+    try:
+        member = await layer.new_channel()
+        await layer.group_add("repo-41", member)
+        found = await sync_to_async(broadcast.watched)(["repo-41", "repo-42"])
+        await layer.group_discard("repo-41", member)
+        left = await sync_to_async(broadcast.watched)(["repo-41", "repo-42"])
+    finally:
+        await layer.flush()
+
+    assert found == {"repo-41"}
+    assert left == set()
+
+
+def test_it_pushes_changes_of_several_repositories_in_one_message_per_group(post):
+    first = _start(post, repo_id="first", task="task-1")
+    second = _start(post, repo_id="second", task="task-2")
+    before = broadcast.next_sequence("overview")
+    layer = get_channel_layer()
+    async_to_sync(layer.group_add)(live.OVERVIEW_GROUP, "test.both")
+    try:
+        broadcast.publish_changes(
+            {first.repository_id: [first.pk], second.repository_id: [second.pk]}
+        )
+        [message] = async_to_sync(_receive)("test.both", 1)
+    finally:
+        async_to_sync(layer.group_discard)(live.OVERVIEW_GROUP, "test.both")
+
+    assert f'data-seq="{before + 1}"' in message["html"]
+    assert f'id="repository-{first.repository_id}"' in message["html"]
+    assert f'id="repository-{second.repository_id}"' in message["html"]
+    assert message["html"].count('id="overview-counters"') == 1
+
+
+def test_it_renders_the_counters_once_however_many_repositories_changed(post, rendered):
+    runs = [_start(post, repo_id=f"repo-{number}", task=f"task-{number}") for number in range(3)]
+    rendered.clear()
+
+    changes = live.render_changes({run.repository_id: [run.pk] for run in runs})
+
+    assert rendered.count("overview_counters.html") == 1
+    assert rendered.count("repository_row.html") == 3
+    assert len(changes["overview"]) == 4
+    assert [group for group in changes if group.startswith("repo-")] == [
+        f"repo-{run.repository_id}" for run in runs
+    ]
+
+
+def test_it_skips_a_repository_deleted_before_its_push(post):
+    run = _start(post)
+    other = _start(post, repo_id="other", task="task-2")
+    Repository.objects.filter(pk=run.repository_id).delete()
+
+    changes = live.render_changes({run.repository_id: [run.pk], other.repository_id: [other.pk]})
+
+    assert f"repo-{run.repository_id}" not in changes
+    assert f"run-{run.pk}" not in changes
+    assert f"repo-{other.repository_id}" in changes
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_it_merges_what_queued_while_busy_into_one_push(settings):
+    layer = get_channel_layer()
+    first = await sync_to_async(ingest.handle_event)(load_body("sync-started"), host=None)
+    second = await sync_to_async(ingest.handle_event)(
+        json.dumps(sync_started("another-repository", "task-2")), host=None
+    )
+    pending: asyncio.Queue = asyncio.Queue()
+    pending.put_nowait((first.run.repository_id, [first.run.pk]))
+    pending.put_nowait((second.run.repository_id, [second.run.pk]))
+    await layer.group_add("overview", "test.merged")
+    drain = asyncio.get_running_loop().create_task(broadcast._drain(pending))
+    try:
+        message = await asyncio.wait_for(layer.receive("test.merged"), timeout=10)
+        assert pending.empty()
+    finally:
+        drain.cancel()
+        await layer.group_discard("overview", "test.merged")
+
+    assert f'id="repository-{first.run.repository_id}"' in message["html"]
+    assert f'id="repository-{second.run.repository_id}"' in message["html"]
