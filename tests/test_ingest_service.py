@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from events.models import Event, EventOutcome, Repository, Run, RunKind, RunState, SyncHost
 from events.schemas import InvalidEvent
@@ -492,3 +494,53 @@ def test_it_links_a_late_start_without_task_id_to_its_own_finished_run(handle):
     assert late.run == own.run
     current.run.refresh_from_db()
     assert current.run.state == RunState.RUNNING
+
+
+def test_it_finds_the_latest_run_again_when_a_finish_moves_it_back(handle):
+    earlier = handle(sync_start("task-1", at="2023-12-07T01:00:00Z"))
+    handle(sync_start("task-2", at="2023-12-07T02:00:00Z"))
+
+    # The host's result says task-2 really started before task-1.
+    handle(
+        sync_finish(
+            "task-2",
+            result_id=2,
+            started="2023-12-07T00:30:00Z",
+            completed="2023-12-07T00:40:00Z",
+        )
+    )
+
+    repository = _repository()
+    assert repository.latest_sync == earlier.run
+    assert repository.sync_state == RunState.INCOMPLETE
+    assert repository.latest_finished_sync == Run.objects.get(task_id="task-2")
+    assert repository.finished_sync_state == RunState.SUCCESS
+
+
+def test_it_moves_the_pointers_without_reading_the_history(handle):
+    handle(sync_finish("task-1", result_id=1, result="failed"))
+    handle(sync_start("task-2", at="2023-12-07T03:00:00Z"))
+    history = f'FROM "{Run._meta.db_table}" WHERE ("{Run._meta.db_table}"."repository_id" ='
+
+    with CaptureQueriesContext(connection) as queries:
+        handle(
+            sync_finish(
+                "task-2",
+                result_id=2,
+                started="2023-12-07T03:00:00Z",
+                completed="2023-12-07T03:04:00Z",
+            )
+        )
+
+    pointer_reads = [
+        query["sql"]
+        for query in queries.captured_queries
+        if history in query["sql"]
+        and '"started" DESC' in query["sql"]
+        and 'task_id" =' not in query["sql"]
+    ]
+    assert pointer_reads == []
+    repository = _repository()
+    assert repository.latest_finished_sync == Run.objects.get(task_id="task-2")
+    assert repository.finished_sync_state == RunState.SUCCESS
+    assert not repository.is_failing()

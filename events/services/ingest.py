@@ -291,24 +291,78 @@ def _handler_for(event_type: str) -> tuple[str, Handler]:
     return name, handler
 
 
+POINTERS = ("latest_sync", "latest_finished_sync", "latest_publish")
+
+
 def _lock_repository(repo_id: str, now: datetime) -> Repository:
     # Every event of one repository takes this row lock first, so concurrent posts for it
-    # (a retried finish, a start racing its finish) fold one after another.
-    repository, _ = Repository.objects.get_or_create(repo_id=repo_id, defaults={"first_seen": now})
-    return Repository.objects.select_for_update().get(pk=repository.pk)
+    # (a retried finish, a start racing its finish) fold one after another. The latest runs
+    # come with it: the pointers are then moved without reading the history again.
+    locked = Repository.objects.select_for_update(of=("self",)).select_related(*POINTERS)
+    repository = locked.filter(repo_id=repo_id).first()
+    if repository is None:
+        # Two first events of one repository race on the unique repo_id: the loser's
+        # transaction fails and handle_event folds it again, finding the winner's row.
+        repository = Repository.objects.create(repo_id=repo_id, first_seen=now, last_seen=now)
+    return repository
 
 
-def _refresh_pointers(repository: Repository) -> None:
-    syncs = repository.runs.filter(kind=RunKind.SYNC).order_by("-started", "-id")
-    publishes = repository.runs.filter(kind=RunKind.PUBLISH).order_by("-started", "-id")
-    repository.latest_sync = syncs.first()
+def _order(run: Run) -> tuple[datetime, int]:
+    # The history's order: the latest run is the one that started last.
+    return (run.started, run.pk)
+
+
+def _is_finished_sync(run: Run) -> bool:
     # An incomplete run lost its finish: it has no result, so it is not the latest finished.
-    repository.latest_finished_sync = syncs.exclude(state__in=OPEN_STATES).first()
-    repository.latest_publish = publishes.first()
-    repository.sync_state = repository.latest_sync.state if repository.latest_sync else ""
-    finished = repository.latest_finished_sync
+    return run.kind == RunKind.SYNC and run.state not in OPEN_STATES
+
+
+POINTER_RULES: dict[str, Callable[[Run], bool]] = {
+    "latest_sync": lambda run: run.kind == RunKind.SYNC,
+    "latest_finished_sync": _is_finished_sync,
+    "latest_publish": lambda run: run.kind == RunKind.PUBLISH,
+}
+
+
+def _move_pointer(repository: Repository, name: str, changed: dict[int, Run]) -> bool:
+    """Point at the latest run matching the pointer's rule; False when the history must tell.
+
+    The runs an event did not change kept their order and state, so the latest of them is
+    still the current pointer, unless the event changed that very run and moved it back in
+    the order or out of the rule.
+    """
+    rule = POINTER_RULES[name]
+    current = getattr(repository, name)
+    if current is not None and current.pk in changed:
+        updated = changed[current.pk]
+        if not rule(updated) or _order(updated) < _order(current):
+            return False
+        current = updated
+    candidates = [run for run in changed.values() if rule(run)]
+    if current is not None:
+        candidates.append(current)
+    setattr(repository, name, max(candidates, key=_order, default=None))
+    return True
+
+
+def _query_pointer(repository: Repository, name: str) -> Run | None:
+    kind = RunKind.PUBLISH if name == "latest_publish" else RunKind.SYNC
+    runs = repository.runs.filter(kind=kind).order_by("-started", "-id")
+    if name == "latest_finished_sync":
+        runs = runs.exclude(state__in=OPEN_STATES)
+    return runs.first()
+
+
+def _refresh_pointers(repository: Repository, changed: list[Run]) -> None:
+    """Move the latest-run pointers, and the copies of their states, past the changed runs."""
+    by_pk = {run.pk: run for run in changed}
+    for name in POINTERS:
+        if not _move_pointer(repository, name, by_pk):
+            setattr(repository, name, _query_pointer(repository, name))
+    latest_sync, finished, latest_publish = (getattr(repository, name) for name in POINTERS)
+    repository.sync_state = latest_sync.state if latest_sync else ""
     repository.finished_sync_state = finished.state if finished else ""
-    repository.publish_state = repository.latest_publish.state if repository.latest_publish else ""
+    repository.publish_state = latest_publish.state if latest_publish else ""
 
 
 def _fold(text: str, event_type: str, handler: Handler, incoming: Incoming) -> Ingested:
@@ -327,7 +381,7 @@ def _fold(text: str, event_type: str, handler: Handler, incoming: Incoming) -> I
             outcome=folded.outcome,
         )
         if folded.outcome == EventOutcome.APPLIED:
-            _refresh_pointers(repository)
+            _refresh_pointers(repository, [folded.run, *folded.closed])
         repository.last_seen = incoming.received
         repository.last_host = incoming.host or repository.last_host
         repository.save()
