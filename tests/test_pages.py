@@ -414,6 +414,8 @@ def test_it_paginates_the_history(admin_client):
     assert len(re.findall(r'id="run-row-', first)) == live.HISTORY_PAGE_SIZE
     assert '<a rel="next" href="?page=2">Older →</a>' in first
     assert len(re.findall(r'id="run-row-', second)) == 3
+    assert '<a rel="next" href="?page=3" hidden>Older →</a>' in second
+    assert '<span class="muted" data-role="no-next">Older →</span>' in second
 
 
 def test_it_draws_charts_of_the_recent_syncs(admin_client, post):

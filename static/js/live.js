@@ -212,12 +212,28 @@
       if (sorted.some((row, index) => row !== rows[index])) {
         for (const row of sorted) list.append(row);
       }
-      // Rows pushed below a full page belong to the next page.
+      // Rows pushed below a full page belong to the next page, which exists from then on.
       const size = Number(list.dataset.pageSize || 0);
-      if (size && list.dataset.hasNext === "1") sorted.slice(size).forEach((row) => row.remove());
+      if (size && sorted.length > size) {
+        sorted.slice(size).forEach((row) => row.remove());
+        if (list.dataset.hasNext !== "1") {
+          list.dataset.hasNext = "1";
+          measureWindow(list);
+          revealNextPage(list);
+        }
+      }
       const empty = document.getElementById(`${list.id}-empty`);
       if (empty) empty.hidden = listRows(list).length > 0;
     }
+  }
+
+  function revealNextPage(list) {
+    const pager = document.getElementById(list.dataset.pager || "");
+    if (!pager) return;
+    const link = pager.querySelector('a[rel="next"]');
+    const placeholder = pager.querySelector('[data-role="no-next"]');
+    if (link) link.hidden = false;
+    if (placeholder) placeholder.hidden = true;
   }
 
   // Tab title and stall deadlines, both from the overview counters

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from playwright.sync_api import Page, expect
 
-from events import simulation
+from events import live, simulation
 from tests.browser.helpers import (
     STALLED_AFTER,
     overview_row,
@@ -127,3 +127,28 @@ def test_it_shows_the_repositories_of_simulated_traffic(page: Page, server: Live
     page.goto("/")
     for repo in simulation.make_repos(3):
         expect(overview_row(page, repo.repo_id)).to_have_count(1)
+
+
+def test_it_moves_a_pushed_run_past_a_full_history_page_to_the_next_page(
+    page: Page, server: LiveServer
+):
+    repo = PulpRepository(server, "epel-9-everything")
+    first = simulation.now_utc() - timedelta(hours=live.HISTORY_PAGE_SIZE + 1)
+    pks = [
+        repo.start(started=first + timedelta(hours=hour))[1]
+        for hour in range(live.HISTORY_PAGE_SIZE)
+    ]
+    page.goto(f"/repos/{repo.repo_id}/")
+    wait_until_live(page)
+    rows = page.locator("#run-history > [data-pk]")
+    expect(rows).to_have_count(live.HISTORY_PAGE_SIZE)
+    expect(page.locator('#history-pager a[rel="next"]')).to_be_hidden()
+
+    _, newest = repo.start()
+
+    expect(page.locator(f"#run-row-{newest}")).to_be_visible()
+    expect(rows).to_have_count(live.HISTORY_PAGE_SIZE)
+    expect(page.locator(f"#run-row-{pks[0]}")).to_have_count(0)
+    expect(page.locator('#history-pager a[rel="next"]')).to_be_visible()
+    expect(page.locator('#history-pager [data-role="no-next"]')).to_be_hidden()
+    expect(page.locator("#run-history")).to_have_attribute("data-has-next", "1")
