@@ -4,9 +4,12 @@ One daphne process (SQLite and the in-memory layer, then PostgreSQL and Redis). 
 are created first; then 200 logged-in sockets open the way a browser would: each loads its
 page (most the overview, the rest repository pages), reads the socket URL and the regions URL
 from it, and connects. One keep-alive connection then posts start and finish pairs back to
-back. Each socket keeps its page's state from the pushed fragments (bench/page_state.py); at
-the end every page's regions are fetched again over HTTP and compared with every socket's
-state. Lost pushes show as sequence gaps, short message counts or differing state.
+back. Each socket keeps its page's state from the pushed fragments (bench/page_state.py).
+Once no socket has received anything for a few seconds, every page's regions are fetched
+again over HTTP and compared with every socket's state. Lost pushes show as sequence gaps or
+differing state. A message may carry several events' changes (the server merges what queued
+up while it rendered a push), so fewer messages than events is no fault: the events each
+message carries are measured.
 
     .venv/bin/python bench/burst.py [--quick] [--config default|production]
 """
@@ -16,12 +19,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import html
+import itertools
 import json
-import math
 import re
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,9 +38,11 @@ from bench.workload import Pair, make_pairs
 OVERVIEW_PATH = "/"
 REPOSITORIES = 40
 REPOSITORY_PAGES = 5
-COALESCE_WINDOW = 0.1
-SETTLE_TIMEOUT = 60.0
+# Settled: no socket has received anything for QUIET seconds since the last POST's response.
+QUIET = 3.0
+SETTLE_TIMEOUT = 120.0
 PARSED_CACHE_SIZE = 4096
+DIFFERENCES_SHOWN = 10
 
 
 @dataclass
@@ -54,6 +59,9 @@ class Socket:
     state: page_state.PageState
     # Arrival time and fragment ids of every message, kept for one socket per page only.
     timeline: list[tuple[float, list[str]]] | None = None
+    last_arrival: float = 0.0
+    # Messages received before the burst began.
+    baseline: int = 0
 
 
 @dataclass
@@ -66,14 +74,24 @@ class Outcome:
     expected_stored: int = 0
     sockets: int = 0
     closed: int = 0
+    # Events posted during the burst, in all and per page (a repository page shows its own).
+    events: int = 0
+    page_events: dict[str, int] = field(default_factory=dict)
     overview_messages: list[int] = field(default_factory=list)
-    expected_messages: int = 0
+    # From the last POST's response to the last message received; None: never quiet.
+    settled: float | None = None
     gaps: int = 0
     differing: int = 0
     missing: int = 0
     examples: list[str] = field(default_factory=list)
+    # Each distinct difference, (page, element id, diff), and on how many sockets.
+    differences: Counter = field(default_factory=Counter)
     renders: dict[str, int] = field(default_factory=dict)
     timelines: dict[str, list[tuple[float, list[str]]]] = field(default_factory=dict)
+
+    def events_per_message(self) -> list[float]:
+        """Per overview socket: events posted during the burst / messages received."""
+        return [self.events / count if count else 0.0 for count in self.overview_messages]
 
 
 class Parser:
@@ -143,6 +161,7 @@ async def _open(port: int, page_path: str, session: str, parser: Parser, keep_ti
     def on_frame(frame: Frame) -> None:
         push = parser.parse(frame.text)
         socket.state.apply(push)
+        socket.last_arrival = frame.arrived
         if socket.timeline is not None:
             socket.timeline.append((frame.arrived, list(push.updates)))
 
@@ -150,15 +169,20 @@ async def _open(port: int, page_path: str, session: str, parser: Parser, keep_ti
     return socket
 
 
-async def _settle(sockets: list[Socket], expected: int) -> None:
-    """Wait until every overview socket has had a message per event, or the timeout."""
-    deadline = time.perf_counter() + SETTLE_TIMEOUT
-    overview = [socket for socket in sockets if socket.page.path == OVERVIEW_PATH]
-    while time.perf_counter() < deadline:
-        if all(socket.state.messages >= expected for socket in overview):
-            break
-        await asyncio.sleep(0.2)
-    await asyncio.sleep(1.0)
+async def _settle(sockets: list[Socket], responded: float) -> float | None:
+    """Wait until no socket has received anything for QUIET seconds, at most SETTLE_TIMEOUT.
+
+    Returns the seconds from the last response to the last message, or None at the timeout.
+    """
+    deadline = responded + SETTLE_TIMEOUT
+    while True:
+        last = max(responded, *(socket.last_arrival for socket in sockets))
+        now = time.perf_counter()
+        if now - last >= QUIET:
+            return last - responded
+        if now >= deadline:
+            return None
+        await asyncio.sleep(0.1)
 
 
 def _socket_plan(paths: list[str], sockets: int) -> list[str]:
@@ -179,24 +203,41 @@ async def _open_all(port: int, session: str, plan: list[str]) -> list[Socket]:
     return sockets
 
 
+def _bodies(pair: Pair) -> tuple[bytes, bytes]:
+    return pair.start, pair.finish
+
+
+def _page_events(paths: list[str], repo_ids: list[str]) -> dict[str, int]:
+    """How many of the events each page shows: all on the overview, its own on a repository's."""
+    return {
+        path: sum(path == OVERVIEW_PATH or path.endswith(f"/{repo_id}/") for repo_id in repo_ids)
+        for path in paths
+    }
+
+
 async def run_burst(running: server.Server, credentials: dict, config: dict, outcome: Outcome):
     token, session = credentials["token"], credentials["session"]
     pairs: list[Pair] = make_pairs(config["events"] // 2 + REPOSITORIES, repositories=REPOSITORIES)
     http = HttpConnection("127.0.0.1", running.port)
-    first = [body for pair in pairs[:REPOSITORIES] for body in (pair.start, pair.finish)]
+    first = [body for pair in pairs[:REPOSITORIES] for body in _bodies(pair)]
     await _post_all(http, first, token, outcome)
     paths = [OVERVIEW_PATH, *await _repository_paths(http, session)]
     sockets = await _open_all(running.port, session, _socket_plan(paths, config["sockets"]))
     renders_before = await _renders(http)
-    bodies = [body for pair in pairs[REPOSITORIES:] for body in (pair.start, pair.finish)]
+    burst = [(pair.repo_id, body) for pair in pairs[REPOSITORIES:] for body in _bodies(pair)]
+    burst = burst[: config["events"]]
+    outcome.page_events = _page_events(paths, [repo_id for repo_id, _ in burst])
+    for socket in sockets:
+        socket.baseline = socket.state.messages
     before = outcome.posted
     started = time.perf_counter()
-    await _post_all(http, bodies[: config["events"]], token, outcome)
-    outcome.seconds = time.perf_counter() - started
-    outcome.expected_messages = outcome.posted - before
-    await _settle(sockets, outcome.expected_messages)
+    await _post_all(http, [body for _, body in burst], token, outcome)
+    responded = time.perf_counter()
+    outcome.seconds = responded - started
+    outcome.events = outcome.posted - before
+    outcome.settled = await _settle(sockets, responded)
     outcome.renders = _difference(renders_before, await _renders(http))
-    await _compare(http, session, sockets, outcome)
+    await _compare(http, session, sockets, outcome, started)
     http.close()
     for socket in sockets:
         socket.client.close()
@@ -211,24 +252,33 @@ def _difference(before: dict[str, int], after: dict[str, int]) -> dict[str, int]
     return {name: count - before.get(name, 0) for name, count in after.items()}
 
 
-async def _compare(http: HttpConnection, session: str, sockets: list[Socket], outcome: Outcome):
+async def _compare(
+    http: HttpConnection, session: str, sockets: list[Socket], outcome: Outcome, started: float
+):
     regions: dict[str, str] = {}
     for socket in sockets:
         if socket.page.path not in regions:
             regions[socket.page.path] = await _get(http, socket.page.regions_path, session)
+    # Both sides are normalized at one moment, after every fetch: a stall deadline passed
+    # since a fetch shows on both.
+    now_ms = int(time.time() * 1000)
     outcome.sockets = len(sockets)
     for socket in sockets:
         outcome.closed += socket.client.close_code is not None
         outcome.gaps += socket.state.gaps
         if socket.page.path == OVERVIEW_PATH:
-            outcome.overview_messages.append(socket.state.messages)
-        differing, missing = socket.state.differences(regions[socket.page.path])
+            outcome.overview_messages.append(socket.state.messages - socket.baseline)
+        differing, missing = socket.state.differences(regions[socket.page.path], now_ms)
         outcome.differing += len(differing)
         outcome.missing += len(missing)
-        for ident in (differing + missing)[: 3 - len(outcome.examples)]:
+        idents = [difference.id for difference in differing] + missing
+        for ident in idents[: 3 - len(outcome.examples)]:
             outcome.examples.append(f"{socket.page.path} #{ident}")
+        for difference in differing:
+            outcome.differences[(socket.page.path, difference.id, difference.diff)] += 1
         if socket.timeline is not None:
-            outcome.timelines[socket.page.path] = socket.timeline
+            burst = [entry for entry in socket.timeline if entry[0] >= started]
+            outcome.timelines[socket.page.path] = burst
 
 
 def run_config(name: str, config: dict) -> Outcome:
@@ -247,29 +297,19 @@ def run_config(name: str, config: dict) -> Outcome:
     return outcome
 
 
-def coalescing(timeline: list[tuple[float, list[str]]]) -> dict[str, float]:
-    """Messages and fragments as received, and what at most one per fragment per window leaves."""
+def merging(timeline: list[tuple[float, list[str]]]) -> dict[str, float]:
+    """Messages as received: how many, how many fragments each, and how far apart."""
     if not timeline:
         return {}
-    origin = timeline[0][0]
-    duration = max(timeline[-1][0] - origin, 1e-9)
-    buckets: dict[str, set[int]] = defaultdict(set)
-    message_buckets: set[int] = set()
-    fragments = 0
-    for arrived, ids in timeline:
-        bucket = math.floor((arrived - origin) / COALESCE_WINDOW)
-        message_buckets.add(bucket)
-        for ident in ids:
-            if not ident.startswith("seq-"):
-                buckets[ident].add(bucket)
-                fragments += 1
+    arrivals = [arrived for arrived, _ in timeline]
+    intervals = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    fragments = sum(len([i for i in ids if not i.startswith("seq-")]) for _, ids in timeline)
     return {
-        "seconds": duration,
+        "seconds": max(arrivals[-1] - arrivals[0], 1e-9),
         "messages": len(timeline),
         "fragments": fragments,
-        "coalesced_messages": len(message_buckets),
-        "coalesced_fragments": sum(len(bucket) for bucket in buckets.values()),
-        "distinct": len(buckets),
+        "interval_p50": report.percentile(intervals, 0.5),
+        "interval_min": min(intervals, default=float("nan")),
     }
 
 
@@ -284,11 +324,10 @@ def check(outcome: Outcome) -> list[str]:
         )
     if outcome.closed:
         problems.append(f"{label}: {outcome.closed} sockets were closed by the server")
-    short = [count for count in outcome.overview_messages if count < outcome.expected_messages]
-    if short:
+    if outcome.settled is None:
         problems.append(
-            f"{label}: {len(short)} overview sockets got fewer messages than events "
-            f"(least {min(short)} of {outcome.expected_messages})"
+            f"{label}: sockets still receiving {SETTLE_TIMEOUT:.0f} s after the last response "
+            f"(never quiet for {QUIET:.0f} s); compared anyway"
         )
     if outcome.gaps:
         problems.append(f"{label}: {outcome.gaps} sequence gaps")
@@ -304,23 +343,28 @@ def _tables(outcomes: list[Outcome]) -> str:
     rows = []
     for outcome in outcomes:
         counts = outcome.overview_messages or [0]
+        merged = outcome.events_per_message() or [0.0]
+        settled = "never" if outcome.settled is None else f"{outcome.settled:.1f}"
         rows.append(
             [
                 outcome.label,
-                outcome.expected_messages,
+                outcome.events,
                 f"{outcome.seconds:.1f}",
-                f"{outcome.expected_messages / outcome.seconds:.0f}",
+                f"{outcome.events / outcome.seconds:.0f}",
                 outcome.errors,
                 f"{outcome.stored}/{outcome.expected_stored}",
                 outcome.sockets,
                 f"{min(counts)}-{max(counts)}",
+                f"{min(merged):.2f} / {report.percentile(merged, 0.5):.2f}",
                 outcome.gaps,
+                settled,
                 outcome.differing,
                 outcome.missing,
             ]
         )
     headers = ["config", "events", "seconds", "events/s", "errors", "stored/accepted"]
-    headers += ["sockets", "messages per overview socket", "gaps", "differing", "missing"]
+    headers += ["sockets", "messages per overview socket", "events per message (min / median)"]
+    headers += ["gaps", "last message after last response (s)", "differing", "missing"]
     lines = [report.table(headers, rows), ""]
     rows = []
     for outcome in outcomes:
@@ -328,36 +372,59 @@ def _tables(outcomes: list[Outcome]) -> str:
         rows.append(
             [
                 outcome.label,
-                "server",
-                f"{groups / outcome.seconds:.0f} group messages/s",
+                "server, every group",
+                outcome.events,
+                groups,
                 "",
+                f"{groups / outcome.seconds:.1f}",
                 "",
                 "",
             ]
         )
         for path, timeline in outcome.timelines.items():
-            stats = coalescing(timeline)
+            stats = merging(timeline)
             if not stats:
                 continue
-            seconds = stats["seconds"]
+            events = outcome.page_events.get(path, 0)
             rows.append(
                 [
                     outcome.label,
                     path,
-                    f"{stats['messages'] / seconds:.1f}",
-                    f"{stats['fragments'] / seconds:.1f} ({stats['distinct']} ids)",
-                    f"{stats['coalesced_messages'] / seconds:.1f}",
-                    f"{stats['coalesced_fragments'] / seconds:.1f}",
+                    events,
+                    stats["messages"],
+                    f"{events / stats['messages']:.2f}",
+                    f"{stats['messages'] / stats['seconds']:.1f}",
+                    f"{stats['fragments'] / stats['messages']:.1f}",
+                    f"{report.ms(stats['interval_p50'])} / {report.ms(stats['interval_min'])}",
                 ]
             )
-    headers = ["config", "page", "messages/s per socket", "fragments/s"]
-    headers += ["messages/s, 100 ms coalescing", "fragments/s, 100 ms coalescing"]
+    headers = ["config", "page (one socket)", "events", "messages", "events per message"]
+    headers += ["messages/s", "fragments per message", "ms between messages (p50 / min)"]
     lines.append(report.table(headers, rows))
     renders = Counter()
     for outcome in outcomes:
         renders.update({f"{outcome.label}: {k}": v for k, v in outcome.renders.items() if v})
     lines.append("\nTemplate renders during the burst (per event: divide by the events column):")
     lines += [f"  {name}: {count}" for name, count in sorted(renders.items())]
+    return "\n".join(lines)
+
+
+def _differences(outcomes: list[Outcome]) -> str:
+    """Each distinct difference once, with its diff: what the socket holds against a fetch."""
+    found = [
+        (outcome.label, key, sockets)
+        for outcome in outcomes
+        for key, sockets in outcome.differences.items()
+    ]
+    lines = [
+        "\nElements that differ from a fresh fetch (relative and elapsed times left out, "
+        "running badges past their deadline shown as stalled):"
+    ]
+    for label, (path, ident, diff), sockets in found[:DIFFERENCES_SHOWN]:
+        lines.append(f"\n{label}: {path} #{ident}, on {sockets} socket{'s' * (sockets != 1)}")
+        lines += [f"    {line}" for line in diff.splitlines()]
+    if len(found) > DIFFERENCES_SHOWN:
+        lines.append(f"\n... and {len(found) - DIFFERENCES_SHOWN} more distinct differences")
     return "\n".join(lines)
 
 
@@ -375,6 +442,8 @@ def main() -> int:
         "(three quarters on the overview, the rest on repository pages)\n"
     )
     print(_tables(outcomes))
+    if any(outcome.differences for outcome in outcomes):
+        print(_differences(outcomes))
     return report.conclude([problem for outcome in outcomes for problem in check(outcome)], [])
 
 

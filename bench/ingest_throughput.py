@@ -6,6 +6,10 @@ ceiling at full speed, ingest at full speed, ceiling again (the two ceilings bra
 so drift on a noisy machine shows), then both open-loop at half the ingest's maximum rate for
 latency. Afterwards the stored rows are counted: every accepted event must be there.
 
+Throughout, a few websocket clients watch the overview and the failures page (the overview
+and activity groups), as the admins' open dashboards would: a push is rendered for the groups
+someone watches, so an unwatched server would flatter the ingest. Their messages are counted.
+
     .venv/bin/python bench/ingest_throughput.py [--quick] [--database sqlite|postgresql]
 """
 
@@ -25,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import report, server
-from bench.clients import HttpConnection
+from bench.clients import HttpConnection, WebsocketClient
 from bench.workload import Pair, make_pairs
 
 INGEST_PATH = "/api/events/"
@@ -35,6 +39,8 @@ TARGET_RATIO = 0.5
 PAIRS_PER_SECOND = 1200
 # Finishes trail their starts by this many requests in the open-loop phase, as runs take time.
 FINISH_LAG = 20
+# Open pages during every phase: (socket path, how many).
+WATCHERS = [("/ws/live/?groups=activity,overview", 4), ("/ws/live/?groups=activity", 1)]
 
 
 @dataclass
@@ -196,11 +202,33 @@ async def measure(port: int, token: str, pairs: list[Pair], config: Settings) ->
     }
 
 
+async def watched(port: int, session: str, token: str, pairs: list[Pair], config: Settings):
+    """measure() while the watchers' sockets are open; their message counts join the result."""
+    sockets = [
+        WebsocketClient("127.0.0.1", port, path, session=session)
+        for path, count in WATCHERS
+        for _ in range(count)
+    ]
+    await asyncio.gather(*(socket.connect() for socket in sockets))
+    try:
+        result = await measure(port, token, pairs, config)
+        # Pushes leave after the responses: give the last ones a moment to arrive.
+        await asyncio.sleep(2)
+        result["watcher_messages"] = [len(socket.frames) for socket in sockets]
+        result["watcher_closed"] = [socket.close_code for socket in sockets if socket.close_code]
+    finally:
+        for socket in sockets:
+            socket.close()
+    return result
+
+
 def run_pass(label: str, database: dict[str, str], pairs: list[Pair], config: Settings) -> dict:
     env = server.base_env() | database
     credentials = server.prepare(env)
     with server.running_server(env, log_name=f"ingest-{label.lower()}") as running:
-        result = asyncio.run(measure(running.port, credentials["token"], pairs, config))
+        result = asyncio.run(
+            watched(running.port, credentials["session"], credentials["token"], pairs, config)
+        )
     result["label"] = label
     result["rows"] = server.count_rows(database)
     return result
@@ -258,6 +286,10 @@ def check(result: dict) -> tuple[list[str], list[str]]:
         problems.append(
             f"{label}: {result['expected_runs']} runs posted, {result['rows']['run']} stored"
         )
+    if not all(result["watcher_messages"]):
+        problems.append(f"{label}: a watching socket received nothing")
+    if result["watcher_closed"]:
+        problems.append(f"{label}: watching sockets closed early: {result['watcher_closed']}")
     if result["exhausted"]:
         problems.append(f"{label}: the load generator ran out of events; raise PAIRS_PER_SECOND")
     ceiling = (ceiling_1.rate + ceiling_2.rate) / 2
@@ -299,7 +331,9 @@ def main() -> int:
             f"{result['label']}: {result['ingest_ok']} events accepted, {rows['event']} stored; "
             f"{result['expected_runs']} runs posted, {rows['run']} stored; per ingested "
             f"event {result['queries_per_event']:.1f} queries, "
-            f"{result['renders_per_event']:.1f} template renders"
+            f"{result['renders_per_event']:.1f} template renders; "
+            f"{len(result['watcher_messages'])} watching sockets received "
+            f"{min(result['watcher_messages'])}-{max(result['watcher_messages'])} messages"
         )
     checked = [check(result) for result in results]
     return report.conclude(

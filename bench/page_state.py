@@ -8,6 +8,7 @@ then from each push, so that at the end it can be compared with a fresh render o
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -29,6 +30,22 @@ VOID = {
 }
 OOB_ATTRIBUTE = re.compile(r' hx-swap-oob="[^"]*"')
 SEQUENCE = re.compile(r'data-seq="(\d+)"')
+# Text rendered relative to the moment of rendering, which the page's script rewrites
+# (static/js/live.js): relative times ("3 min ago") and ticking elapsed times. Their
+# attributes (the absolute time, the start in epoch milliseconds) stay compared.
+RELATIVE_TIME = re.compile(r"(<time [^>]*\bdata-relative>)[^<]*(</time>)")
+ELAPSED = re.compile(r'(<span [^>]*\bdata-role="elapsed"[^>]*>)[^<]*(</span>)')
+# A running badge with its stall deadline, as the state_badge tag writes it: once the deadline
+# has passed the script shows it as stalled, which is what a render after the deadline writes.
+DUE_BADGE = re.compile(
+    r'<span class="badge badge-running" data-role="(?P<role>[^"]*)" data-state="running" '
+    r'data-deadline="(?P<deadline>\d+)">running</span>'
+)
+STALLED_BADGE = (
+    '<span class="badge badge-stalled" data-role="{role}" data-state="stalled">stalled</span>'
+)
+MATCHES = re.compile(r'data-matches="([^"]*)"')
+DIFF_LINES = 16
 
 
 @dataclass(frozen=True)
@@ -93,6 +110,45 @@ def by_id(text: str) -> dict[str, Element]:
     return {element.id: element for element in elements(text)}
 
 
+def _badge_at(badge: re.Match, now_ms: int) -> str:
+    if int(badge["deadline"]) > now_ms:
+        return badge[0]
+    return STALLED_BADGE.format(role=badge["role"])
+
+
+def _sorted_filters(matches: re.Match, added: set[str]) -> str:
+    return f'data-matches="{" ".join(sorted(set(matches[1].split()) | added))}"'
+
+
+def normalize(html: str, now_ms: int) -> str:
+    """The HTML without what depends on the moment it was rendered, as seen at `now_ms`.
+
+    Relative and elapsed times lose their text. Running badges whose deadline has passed
+    become stalled and their element's filters (its data-matches) include "stalled", as the
+    script flips them; the filters are sorted, since the script appends rather than inserts.
+    """
+    html = ELAPSED.sub(r"\1\2", RELATIVE_TIME.sub(r"\1\2", html))
+    flipped = DUE_BADGE.sub(lambda badge: _badge_at(badge, now_ms), html)
+    added = {"stalled"} if flipped != html else set()
+    return MATCHES.sub(lambda matches: _sorted_filters(matches, added), flipped, count=1)
+
+
+def diff(current: str, fresh: str) -> str:
+    """A short unified diff, one tag per line, of two versions of an element."""
+    lines = [re.sub(r">\s*<", ">\n<", text).splitlines() for text in (current, fresh)]
+    found = difflib.unified_diff(*lines, "page state", "fresh fetch", n=1, lineterm="")
+    shown = list(found)
+    if len(shown) > DIFF_LINES:
+        shown = [*shown[:DIFF_LINES], f"... {len(shown) - DIFF_LINES} more diff lines"]
+    return "\n".join(shown)
+
+
+@dataclass(frozen=True)
+class Difference:
+    id: str
+    diff: str
+
+
 @dataclass
 class Push:
     """One parsed message: what it replaces, and the sequence numbers it carries."""
@@ -138,12 +194,13 @@ class PageState:
                 self.gaps += 1
             self.last_sequence[group] = sequence
 
-    def differences(self, regions_html: str) -> tuple[list[str], list[str]]:
-        """(ids whose HTML differs, ids missing) against a fresh render of the page's regions.
+    def differences(self, regions_html: str, now_ms: int) -> tuple[list[Difference], list[str]]:
+        """(elements that differ, ids missing) against a fresh render of the page's regions.
 
         Compared: every pushed id the regions contain, and every innermost element with an id
         (a container's own HTML is stale once a child is swapped, as in a browser's DOM it
-        would not be, so containers are checked through their children).
+        would not be, so containers are checked through their children). Both sides are
+        normalized at the same moment, `now_ms`.
         """
         fresh = by_id(regions_html)
         compared = [
@@ -151,10 +208,13 @@ class PageState:
             for ident, element in fresh.items()
             if ident in self.pushed or not element.has_children_with_ids
         ]
-        differing = [
-            ident
-            for ident in compared
-            if ident in self.elements and self.elements[ident] != fresh[ident].html
-        ]
+        differing = []
+        for ident in compared:
+            if ident not in self.elements:
+                continue
+            current = normalize(self.elements[ident], now_ms)
+            expected = normalize(fresh[ident].html, now_ms)
+            if current != expected:
+                differing.append(Difference(ident, diff(current, expected)))
         missing = [ident for ident in compared if ident not in self.elements]
         return differing, missing

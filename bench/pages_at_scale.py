@@ -4,7 +4,9 @@ Each size is loaded into its own fresh PostgreSQL database with COPY (bench/seed
 child process renders every page server side with Django's test client (the full middleware
 stack, no network) and reports the median time, the number of queries and the slowest query.
 The small history is the ceiling: a page whose cost does not grow with history takes about as
-long on both.
+long on both. It is shaped so that every page lists as many rows on it as on the large history
+(the row counts are compared, and a difference fails the run): otherwise a ratio would measure
+how full a page is, not how much history lies behind it.
 
     .venv/bin/python bench/pages_at_scale.py [--quick]
 """
@@ -18,43 +20,89 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Run as a script: make the project importable (bench.*, and the settings the server uses).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import report, server
 
+if TYPE_CHECKING:
+    from events.models import Repository, Run
+
 TARGET_RATIO = 1.5
 SIZES = {
-    "large": {"repositories": 10_000, "runs_per_repository": 100},
-    "small": {"repositories": 100, "runs_per_repository": 10},
-    "quick-large": {"repositories": 1_000, "runs_per_repository": 50},
+    "large": {"repositories": 10_000, "runs_per_repository": 100, "busiest_runs": 1_000},
+    # The ceiling: as many rows on every page as the large history, from 1,000 runs. Most
+    # repositories are running (and stalled) or failing, half the failed runs share one cause,
+    # and the busiest repository holds a tenth of the runs.
+    "small": {
+        "repositories": 100,
+        "runs_per_repository": 9,
+        "busiest_runs": 109,
+        "running_share": 0.6,
+        "failure_share": 0.6,
+        "outage_share": 0.5,
+    },
+    "quick-large": {
+        "repositories": 1_000,
+        "runs_per_repository": 50,
+        "busiest_runs": 500,
+        "running_share": 0.1,
+    },
 }
+# What a page lists: table rows, grid rows, failure groups.
+ROW_MARKERS = (b"<tr", b'role="row"', b'class="card failure-group"')
+
+
+def _measured() -> tuple[Repository, Run, str]:
+    """The repository, run and failure group measured: the seeder makes each fill its page."""
+    from bench import seed
+    from events.models import Repository, Run
+
+    repository = Repository.objects.get(repo_id=seed.repo_id(seed.BUSIEST))
+    errors = Run.objects.filter(repository=repository, state="error")
+    return repository, errors.order_by("-started", "-id").first(), seed.outage_fingerprint()
 
 
 def _pages() -> list[tuple[str, str]]:
-    """(label, URL) of every page measured, on rows chosen the same way at both sizes."""
+    """(label, URL) of every page measured, on the same rows at both sizes."""
     from django.urls import reverse
 
-    from events.models import Repository, Run
-
-    repository = Repository.objects.order_by("pk")[Repository.objects.count() // 2]
-    failed = Run.objects.filter(state="error").order_by("-started", "-id").first()
+    repository, run, fingerprint = _measured()
     overview = reverse("events:overview")
     return [
         ("overview", overview),
         ("overview running", overview + "?state=running"),
         ("overview failed", overview + "?state=failed"),
         ("overview stalled", overview + "?state=stalled"),
+        # "mirror-0000": repositories 1 to 9, at every size.
         ("overview search", overview + f"?q={repository.repo_id[:11]}"),
         ("overview recent first", overview + "?sort=recent"),
         ("repository", reverse("events:repository", args=[repository.repo_id])),
-        ("run", reverse("events:run", args=[failed.pk])),
+        ("run", reverse("events:run", args=[run.pk])),
         ("failures", reverse("events:failures")),
-        ("failure group", reverse("events:failure-group", args=[failed.fingerprint])),
+        ("failure group", reverse("events:failure-group", args=[fingerprint])),
         ("events", reverse("events:events")),
         ("hosts", reverse("events:hosts")),
     ]
+
+
+def _shape() -> dict[str, int]:
+    """How many rows the measured lists hold in all; each page shows 50 of them."""
+    from events import live
+    from events.models import FAILURE_STATES, Run
+
+    repository, _, fingerprint = _measured()
+    counters = live.overview_counters()
+    group = Run.objects.filter(fingerprint=fingerprint, state__in=FAILURE_STATES)
+    return {
+        "repository runs": repository.runs.count(),
+        "failure group runs": group.count(),
+        "running": counters["running"],
+        "failing": counters["failing"],
+        "stalled": counters["stalled"],
+    }
 
 
 def _request(client, url: str) -> dict:
@@ -75,7 +123,7 @@ def _request(client, url: str) -> dict:
         "slowest_ms": float(slowest["time"]) * 1000 if slowest else 0.0,
         "slowest_sql": slowest["sql"][:400] if slowest else "",
         # How full the page is: a page of 50 rows costs more than one of 10 at any size.
-        "rows": response.content.count(b"<tr") + response.content.count(b'role="row"'),
+        "rows": sum(response.content.count(marker) for marker in ROW_MARKERS),
     }
 
 
@@ -97,7 +145,8 @@ def child(size_name: str) -> None:
     client = Client(HTTP_HOST="localhost")
     client.force_login(get_user_model().objects.create_superuser("bench", password="bench-pw"))
     pages = dict(_pages())
-    print(json.dumps({"counts": counts, "seed_seconds": seeded, "pages": pages}), flush=True)
+    ready = {"counts": counts, "seed_seconds": seeded, "pages": pages, "shape": _shape()}
+    print(json.dumps(ready), flush=True)
     for line in sys.stdin:
         print(json.dumps(_request(client, pages[line.strip()])), flush=True)
 
@@ -162,6 +211,7 @@ def measure(large_name: str, repeats: int) -> dict[str, dict]:
         name: {
             "counts": children[name].ready["counts"],
             "seed_seconds": children[name].ready["seed_seconds"],
+            "shape": children[name].ready["shape"],
             "pages": {label: _summary(found) for label, found in samples[name].items()},
         }
         for name in children
@@ -197,13 +247,14 @@ def main() -> int:
         counts = result["counts"]
         print(
             f"{name}: {counts['repositories']:,} repositories, {counts['runs']:,} runs, "
-            f"{counts['events']:,} events, loaded with COPY in {result['seed_seconds']:.0f} s"
+            f"{counts['events']:,} events, loaded with COPY in {result['seed_seconds']:.0f} s; "
+            + ", ".join(f"{count:,} {name}" for name, count in result["shape"].items())
         )
     print(
         f"p50 of {repeats} requests per page, server side (Django test client), small and large "
         "alternating request by request\n"
     )
-    rows, problems = [], []
+    rows, unfair, problems = [], [], []
     for label, big in large["pages"].items():
         ceiling = small["pages"][label]
         value = big["p50"] / ceiling["p50"]
@@ -224,6 +275,11 @@ def main() -> int:
                 f"{label}: {value:.2f}x the small history's time; slowest query "
                 f"{big['slowest_ms']:.1f} ms: {big['slowest_sql']}"
             )
+        if big["rows"] != ceiling["rows"]:
+            unfair.append(
+                f"{label}: {ceiling['rows']} rows on the small history, {big['rows']} on the "
+                "large one: the ratio measures how full the page is, not history"
+            )
         if big["queries"] != ceiling["queries"]:
             problems.append(
                 f"{label}: {ceiling['queries']} queries on the small history, {big['queries']} "
@@ -232,7 +288,7 @@ def main() -> int:
     headers = ["page", "small p50 ms", "large p50 ms", "ratio", "queries small"]
     headers += ["queries large", "table rows small / large", "slowest query p50 ms (large)"]
     print(report.table(headers, rows))
-    return report.conclude([], problems)
+    return report.conclude(unfair, problems)
 
 
 if __name__ == "__main__":

@@ -1,20 +1,22 @@
 """Bulk-load a history into PostgreSQL with COPY: repositories, runs and their events.
 
-Every repository gets the same number of runs, a sync or a publish every 12 hours (as a mirror
-synced and published daily), one in ten finished runs failing with one of a few dozen causes, and some repositories
-still running. The denormalized columns the pages read (a repository's latest runs and their
-states, a run's stall deadline) are computed here exactly as ingestion would leave them.
-Columns this file does not know get their model default, so a new nullable field or one with a
-default does not break the load.
+Every repository gets the same number of runs but the first, the busiest, which gets more: a
+sync or a publish every 12 hours (as a mirror synced and published daily). A share of the
+finished runs fails, the failures of each state taking the few dozen causes in turn, and a share
+of the repositories is still running, most of them long enough to be stalled. The denormalized columns the
+pages read (a repository's latest runs and their states, a run's stall deadline) are computed
+here exactly as ingestion would leave them. Columns this file does not know get their model
+default, so a new nullable field or one with a default does not break the load.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +30,10 @@ from events.models import Event, Repository, Run, SyncHost
 
 HOSTS = 5
 CAUSES = 40
+# The repository with the longest history, and the cause of an outage: the rows whose pages the
+# benchmark measures.
+BUSIEST = 1
+OUTAGE_CAUSE = 0
 NOW = datetime.now(UTC).replace(microsecond=0)
 START_BODY = (
     '{"call_report": {"task_id": "%(task)s", "state": "running", "start_time": "%(started)s", '
@@ -53,9 +59,33 @@ TRACEBACK = (
 
 @dataclass(frozen=True)
 class Size:
+    """How much history, and its shape.
+
+    The defaults are a fleet's: one finished run in ten fails, one repository in twenty is
+    still running. A small history raises the shares, so that the pages showing failures and
+    open runs are as full on it as on a large one.
+    """
+
     repositories: int
     runs_per_repository: int
+    # Runs of repository BUSIEST.
+    busiest_runs: int
+    # Repositories whose newest run is still open, spread evenly over the primary keys.
+    running_share: float = 0.05
+    # Finished runs that fail, half of the syncs among them with an error and a traceback.
+    failure_share: float = 0.1
+    # Failed runs (not errors) caused by OUTAGE_CAUSE, on top of its turn among the causes.
+    outage_share: float = 0.0
     events_per_run: int = 2
+
+
+def repo_id(pk: int) -> str:
+    return f"mirror-{pk:05d}-el{7 + pk % 3}-{('baseos', 'appstream', 'epel')[pk % 3]}"
+
+
+def _spread(index: int, share: float) -> bool:
+    """Whether item `index` is among a share of all items, taken evenly: every 20th for 0.05."""
+    return int((index + 1) * share) > int(index * share)
 
 
 def _columns(model: type[models.Model]) -> list[models.Field]:
@@ -107,22 +137,26 @@ class PlannedRun:
     started: datetime
     completed: datetime | None
     host: int
-    cause: int
+    cause: int = 0
+
+
+def _state(size: Size, roll: float) -> str:
+    if roll < 1 - size.failure_share:
+        return "success"
+    return "failed" if roll < 1 - size.failure_share / 2 else "error"
 
 
 def _plan_repository(
-    pk: int, repo_id: str, *, size: Size, next_run: int, host: int, rng: random.Random
+    pk: int, *, size: Size, count: int, next_run: int, host: int, rng: random.Random
 ) -> list[PlannedRun]:
     runs = []
-    count = size.runs_per_repository
     # The newest run is recent for every repository; older ones go back 12 hours each.
     origin = NOW - timedelta(hours=12 * count) + timedelta(minutes=rng.randint(0, 600))
-    still_running = rng.random() < 0.05
+    still_running = _spread(pk - 1, size.running_share)
     for index in range(count):
         kind = "publish" if index % 5 in (1, 3) else "sync"
         started = origin + timedelta(hours=12 * index, minutes=rng.randint(0, 60))
-        roll = rng.random()
-        state = "success" if roll < 0.9 else ("failed" if roll < 0.95 else "error")
+        state = _state(size, rng.random())
         if kind == "publish" and state == "error":
             state = "failed"
         completed = started + timedelta(seconds=rng.randint(60, 3600))
@@ -130,18 +164,27 @@ def _plan_repository(
             state, completed = "running", None
         runs.append(
             PlannedRun(
-                next_run + index,
-                pk,
-                repo_id,
-                kind,
-                state,
-                started,
-                completed,
-                host=host,
-                cause=rng.randrange(CAUSES),
+                next_run + index, pk, repo_id(pk), kind, state, started, completed, host=host
             )
         )
     return runs
+
+
+def _assign_causes(runs: Iterable[PlannedRun], outage_share: float) -> None:
+    """Give every failure a cause: an outage's share of the failed runs, the rest in turn.
+
+    In turn per state, newest first, so that a history with few failures still shows every
+    cause in the failures page's window (40 causes, two fingerprints each: the failed runs'
+    message and the errors' traceback). The outage gives one failure group more runs.
+    """
+    turns = {"failed": itertools.count(), "error": itertools.count()}
+    outage = itertools.count()
+    failed = [run for run in runs if run.state in turns]
+    for run in sorted(failed, key=lambda run: run.started, reverse=True):
+        if run.state == "failed" and _spread(next(outage), outage_share):
+            run.cause = OUTAGE_CAUSE
+        else:
+            run.cause = next(turns[run.state]) % CAUSES
 
 
 def _run_row(run: PlannedRun) -> dict[str, Any]:
@@ -190,6 +233,11 @@ def _failure(state: str, cause: int) -> dict[str, Any]:
     }
 
 
+def outage_fingerprint() -> str:
+    """The fingerprint of the failed runs of OUTAGE_CAUSE, the failure group an outage fills."""
+    return _failure("failed", OUTAGE_CAUSE)["fingerprint"]
+
+
 def _event_rows(run: PlannedRun, size: Size, next_event: Callable[[], int]) -> Iterator[dict]:
     values = {
         "task": f"{run.pk:032x}",
@@ -220,7 +268,7 @@ def _event_rows(run: PlannedRun, size: Size, next_event: Callable[[], int]) -> I
         }
 
 
-def _repository_row(pk: int, repo_id: str, runs: list[PlannedRun]) -> dict[str, Any]:
+def _repository_row(pk: int, runs: list[PlannedRun]) -> dict[str, Any]:
     syncs = [run for run in runs if run.kind == "sync"]
     publishes = [run for run in runs if run.kind == "publish"]
     finished_syncs = [run for run in syncs if run.state != "running"]
@@ -228,7 +276,7 @@ def _repository_row(pk: int, repo_id: str, runs: list[PlannedRun]) -> dict[str, 
     latest_publish = publishes[-1] if publishes else None
     return {
         "id": pk,
-        "repo_id": repo_id,
+        "repo_id": repo_id(pk),
         "first_seen": runs[0].started,
         "last_seen": runs[-1].completed or runs[-1].started,
         "latest_sync_id": latest_sync.pk if latest_sync else None,
@@ -254,22 +302,25 @@ def seed(size: Size, *, seed_value: int = 5) -> dict[str, int]:
             SyncHost(name=f"bench-sync-{index}", token_hash=f"{index:064x}")
             for index in range(HOSTS)
         )
-        plans: list[tuple[int, str, list[PlannedRun]]] = []
+        plans: list[tuple[int, list[PlannedRun]]] = []
         next_run = 1
         for pk in range(1, size.repositories + 1):
-            repo_id = f"mirror-{pk:05d}-el{7 + pk % 3}-{('baseos', 'appstream', 'epel')[pk % 3]}"
+            count = size.busiest_runs if pk == BUSIEST else size.runs_per_repository
             host = hosts[pk % HOSTS].pk
-            runs = _plan_repository(pk, repo_id, size=size, next_run=next_run, host=host, rng=rng)
+            runs = _plan_repository(
+                pk, size=size, count=count, next_run=next_run, host=host, rng=rng
+            )
             next_run += len(runs)
-            plans.append((pk, repo_id, runs))
+            plans.append((pk, runs))
+        _assign_causes((run for _, runs in plans for run in runs), size.outage_share)
         counts = {
             "repositories": _copy(Repository, (_repository_row(*plan) for plan in plans)),
-            "runs": _copy(Run, (_run_row(run) for _, _, runs in plans for run in runs)),
+            "runs": _copy(Run, (_run_row(run) for _, runs in plans for run in runs)),
             "events": _copy(
                 Event,
                 (
                     row
-                    for _, _, runs in plans
+                    for _, runs in plans
                     for run in runs
                     for row in _event_rows(run, size, lambda: next(event_ids))
                 ),
