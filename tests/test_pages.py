@@ -5,12 +5,22 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import Count, Max
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 
 from events import live
-from events.models import Event, EventOutcome, Repository, Run, RunKind, RunState, SyncHost
+from events.models import (
+    FAILURE_STATES,
+    Event,
+    EventOutcome,
+    Repository,
+    Run,
+    RunKind,
+    RunState,
+    SyncHost,
+)
 from tests.helpers import event_variant, load_event, object_id, sync_finished, sync_started
 
 SCRIPT = "<script>alert(1)</script>"
@@ -770,3 +780,22 @@ def test_it_refreshes_summary_pages_on_every_stored_event(admin_client, post, pa
     assert content.startswith(f'<div id="{region}"')
     assert "<html" not in content
     assert content.strip() in page
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="a PostgreSQL-only index; the suite's PostgreSQL run (.ci/run) checks it",
+)
+def test_it_groups_failures_from_the_covering_index_on_postgresql(admin_client):
+    _make_repository("failing", state=RunState.FAILED, runs=3)
+    since = timezone.now() - timedelta(days=7)
+    groups = live.failure_groups(since)
+    assert [group.count for group in groups] == [3]
+    failed = Run.objects.filter(state__in=FAILURE_STATES, completed__gte=since)
+    aggregate = failed.values("fingerprint").annotate(count=Count("id"), latest=Max("id"))
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = aggregate.explain()
+
+    assert "events_run_failures_covering" in plan
