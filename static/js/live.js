@@ -201,11 +201,16 @@
   }
 
   function enforceLists() {
+    let refill = false;
     for (const list of document.querySelectorAll("[data-live-list]")) {
       const kind = LISTS[list.dataset.liveList];
       let rows = listRows(list);
       for (const row of rows) {
-        if (!belongs(list, row)) row.remove();
+        if (belongs(list, row)) continue;
+        row.remove();
+        // A full page that loses a row takes the first of the next page's: only the server
+        // knows which, so the page re-fetches.
+        if (list.dataset.hasNext === "1") refill = true;
       }
       rows = listRows(list);
       const sorted = rows.slice().sort((a, b) => kind.compare(list, kind.key(a), kind.key(b)));
@@ -225,6 +230,7 @@
       const empty = document.getElementById(`${list.id}-empty`);
       if (empty) empty.hidden = listRows(list).length > 0;
     }
+    if (refill) resyncSoon();
   }
 
   function revealNextPage(list) {

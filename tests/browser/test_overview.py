@@ -152,3 +152,25 @@ def test_it_moves_a_pushed_run_past_a_full_history_page_to_the_next_page(
     expect(page.locator('#history-pager a[rel="next"]')).to_be_visible()
     expect(page.locator('#history-pager [data-role="no-next"]')).to_be_hidden()
     expect(page.locator("#run-history")).to_have_attribute("data-has-next", "1")
+
+
+def test_it_refills_a_full_filtered_page_when_a_row_stops_matching(page: Page, server: LiveServer):
+    # Ids that sort before every other test's, so this test's repositories fill page one.
+    repos = [
+        PulpRepository(server, f"0000-refill-{number:02d}", unique=False)
+        for number in range(live.OVERVIEW_PAGE_SIZE + 1)
+    ]
+    tasks = [repo.task("sync") for repo in repos]
+    for repo, task in zip(repos, tasks, strict=True):
+        repo.finish_sync(task, simulation.Outcome("failed"))
+    page.goto("/?state=failed")
+    wait_until_live(page)
+    rows = page.locator("#repository-rows > [data-repo-id]")
+    expect(rows).to_have_count(live.OVERVIEW_PAGE_SIZE)
+    expect(overview_row(page, repos[-1].repo_id)).to_have_count(0)
+
+    repos[0].finish_sync(repos[0].task("sync"), simulation.Outcome("success"))
+
+    expect(overview_row(page, repos[0].repo_id)).to_have_count(0)
+    expect(overview_row(page, repos[-1].repo_id)).to_have_count(1)
+    expect(rows).to_have_count(live.OVERVIEW_PAGE_SIZE)
