@@ -324,16 +324,7 @@ def failure_groups(since: datetime) -> list[FailureGroup]:
         .order_by("-last_seen")[:FAILURE_GROUPS_SHOWN]
     )
     examples = Run.objects.select_related("repository").in_bulk([row["latest"] for row in rows])
-    named: dict[str, list[str]] = {row["fingerprint"]: [] for row in rows}
-    pairs = (
-        failed.filter(fingerprint__in=named)
-        .order_by("fingerprint", "repository__repo_id")
-        .values_list("fingerprint", "repository__repo_id")
-        .distinct()
-    )
-    for fingerprint, repo_id in pairs:
-        if len(named[fingerprint]) < REPOSITORIES_NAMED:
-            named[fingerprint].append(repo_id)
+    named = _recently_hit(failed, {row["fingerprint"]: row["repository_count"] for row in rows})
     return [
         FailureGroup(
             fingerprint=row["fingerprint"],
@@ -346,6 +337,39 @@ def failure_groups(since: datetime) -> list[FailureGroup]:
         )
         for row in rows
     ]
+
+
+def _recently_hit(failed: QuerySet[Run], repository_counts: dict[str, int]) -> dict[str, list]:
+    """Per fingerprint, the repositories its failures hit most recently, up to a few each.
+
+    Reads the failures newest first and stops as soon as every group has its names: a group
+    hitting many repositories names them from its latest failures, not from all of them.
+    """
+    wanted = {
+        fingerprint: min(count, REPOSITORIES_NAMED)
+        for fingerprint, count in repository_counts.items()
+    }
+    named: dict[str, list[int]] = {fingerprint: [] for fingerprint in wanted}
+    missing = sum(wanted.values())
+    recent = (
+        failed.filter(fingerprint__in=wanted)
+        .order_by("-completed", "-id")
+        .values_list("fingerprint", "repository_id")
+    )
+    # A server-side cursor on PostgreSQL: stopping early leaves the rest unread.
+    for fingerprint, repository_pk in recent.iterator(chunk_size=REPOSITORIES_NAMED * 50):
+        names = named[fingerprint]
+        if len(names) < wanted[fingerprint] and repository_pk not in names:
+            names.append(repository_pk)
+            missing -= 1
+            if missing == 0:
+                break
+    pks = {pk for names in named.values() for pk in names}
+    repo_ids = dict(Repository.objects.filter(pk__in=pks).values_list("pk", "repo_id"))
+    return {
+        fingerprint: [repo_ids[pk] for pk in names if pk in repo_ids]
+        for fingerprint, names in named.items()
+    }
 
 
 def failure_group_runs(slug: str, *, page: int) -> tuple[list[Run], bool]:

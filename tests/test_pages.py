@@ -577,9 +577,35 @@ def test_it_groups_failures_by_their_cause(admin_client, post):
     assert shared in groups
     group = content[content.index(f'data-fingerprint="{shared}"') :]
     assert '<span class="failure-count" title="failed runs">3</span>' in group
-    assert '<dd class="failure-repos">3: <a href="/repos/mirror-a/">mirror-a</a>' in group
+    # Named newest failure first (completed in the same second: the later run first).
+    named = re.search(r'<dd class="failure-repos">(.*?)</dd>', group)[1]
+    assert re.findall(r'href="/repos/([^/]+)/"', named) == ["mirror-c", "mirror-b", "mirror-a"]
     runs = admin_client.get(f"/failures/{shared}/").content.decode()
     assert len(re.findall(r'data-role="run-link"', runs)) == 3
+
+
+def test_it_names_the_repositories_a_cause_hit_most_recently(admin_client, post):
+    now = timezone.now()
+
+    def ago(minutes: int) -> dict[str, str]:
+        started = now - timedelta(minutes=minutes + 1)
+        return {"started": _iso(started), "completed": _iso(now - timedelta(minutes=minutes))}
+
+    # mirror-00 failed a minute ago, mirror-01 two minutes ago, and so on.
+    minutes = range(live.REPOSITORIES_NAMED + 4)
+    for minute in minutes:
+        _sync(post, f"mirror-{minute:02d}", minute + 1, result="error", **ago(minute + 1))
+    # The repository that failed longest ago fails again, now: it leads, and is named once.
+    _sync(post, "mirror-11", 99, result="error", **ago(0))
+
+    [group] = live.failure_groups(timezone.now() - timedelta(days=1))
+
+    assert group.count == len(minutes) + 1
+    assert group.repository_count == len(minutes)
+    assert group.repositories == [
+        "mirror-11",
+        *(f"mirror-{minute:02d}" for minute in range(live.REPOSITORIES_NAMED - 1)),
+    ]
 
 
 def test_it_leaves_out_failures_older_than_the_period(admin_client, post):
