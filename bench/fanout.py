@@ -330,8 +330,9 @@ def main() -> int:
     print(
         "\nRatios are against the ceiling's p99 at the same client count. From send: the POST "
         "leaves the client -> the fragment arrives; from response: the POST's response arrives "
-        "-> the fragment arrives (negative: the fragment came first, as the push happens on "
-        "commit, inside the request); spread: the first socket's arrival -> each socket's."
+        "-> the fragment arrives (negative: the fragment came first; the ceiling sends inside "
+        "its request, the product after its response); spread: the first socket's arrival -> "
+        "each socket's."
     )
     print("\nTemplate renders in the server while the product pushes were measured:\n")
     render_headers = ["layer", "clients", "events", "renders", "per event"]

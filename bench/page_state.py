@@ -45,6 +45,18 @@ STALLED_BADGE = (
     '<span class="badge badge-stalled" data-role="{role}" data-state="stalled">stalled</span>'
 )
 MATCHES = re.compile(r'data-matches="([^"]*)"')
+# The page's live lists, as static/js/live.js keeps them: the rows of a list that outgrows its
+# page size move to a next page, and the list's pager shows its next link from then on.
+LIST = re.compile(
+    r'<div id="(?P<id>[^"]+)"[^>]*\bdata-live-list="[^"]*" data-pager="(?P<pager>[^"]+)"'
+    r'[^>]*\bdata-has-next="(?P<has_next>[01])" data-page-size="(?P<size>\d+)"'
+)
+LIST_ROWS = {
+    "run-history": re.compile(r"run-row-\d+"),
+    "repository-rows": re.compile(r"repository-\d+"),
+}
+NEXT_LINK = re.compile(r'(<a rel="next" href="[^"]*") hidden>')
+NO_NEXT = re.compile(r'(<span class="muted" data-role="no-next")>')
 DIFF_LINES = 16
 
 
@@ -171,6 +183,17 @@ def parse_push(text: str) -> Push:
 
 
 @dataclass
+class LiveList:
+    """A list the page's script keeps to one page of rows (static/js/live.js enforceLists)."""
+
+    rows: re.Pattern
+    pager: str
+    size: int
+    has_next: bool
+    members: set[str]
+
+
+@dataclass
 class PageState:
     """One socket's view of its page."""
 
@@ -180,14 +203,35 @@ class PageState:
     gaps: int = 0
     messages: int = 0
 
+    lists: list[LiveList] = field(default_factory=list)
+
     @classmethod
     def from_page(cls, html: str) -> PageState:
-        return cls({element.id: element.html for element in elements(html)})
+        state = cls({element.id: element.html for element in elements(html)})
+        for match in LIST.finditer(html):
+            rows = LIST_ROWS.get(match["id"])
+            if rows is None:
+                continue
+            members = {ident for ident in state.elements if rows.fullmatch(ident)}
+            state.lists.append(
+                LiveList(
+                    rows, match["pager"], int(match["size"]), match["has_next"] == "1", members
+                )
+            )
+        return state
 
     def apply(self, push: Push) -> None:
         self.messages += 1
         self.elements.update(push.updates)
         self.pushed.update(push.updates)
+        for live_list in self.lists:
+            live_list.members.update(i for i in push.updates if live_list.rows.fullmatch(i))
+            if len(live_list.members) > live_list.size and not live_list.has_next:
+                live_list.has_next = True
+                pager = self.elements.get(live_list.pager)
+                if pager is not None:
+                    pager = NO_NEXT.sub(r"\1 hidden>", NEXT_LINK.sub(r"\1>", pager))
+                    self.elements[live_list.pager] = pager
         for group, sequence in push.sequences.items():
             last = self.last_sequence.get(group)
             if last is not None and sequence != last + 1:
