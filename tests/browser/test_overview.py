@@ -14,7 +14,7 @@ from tests.browser.helpers import (
     synced_count,
     wait_until_live,
 )
-from tests.browser.pulp import PulpRepository
+from tests.browser.pulp import PulpRepository, unique_repo_id
 from tests.browser.server import HOST_NAME, LiveServer
 from tests.servers import ROOT, server_env
 
@@ -155,15 +155,16 @@ def test_it_moves_a_pushed_run_past_a_full_history_page_to_the_next_page(
 
 
 def test_it_refills_a_full_filtered_page_when_a_row_stops_matching(page: Page, server: LiveServer):
-    # Ids that sort before every other test's, so this test's repositories fill page one.
+    # The server is shared: a search keeps the page to this test's repositories, and ids that
+    # sort after every other test's keep them off the other tests' first overview page.
+    prefix = unique_repo_id("zzzz-refill")
     repos = [
-        PulpRepository(server, f"0000-refill-{number:02d}", unique=False)
+        PulpRepository(server, f"{prefix}-{number:02d}", unique=False)
         for number in range(live.OVERVIEW_PAGE_SIZE + 1)
     ]
-    tasks = [repo.task("sync") for repo in repos]
-    for repo, task in zip(repos, tasks, strict=True):
-        repo.finish_sync(task, simulation.Outcome("failed"))
-    page.goto("/?state=failed")
+    for repo in repos:
+        repo.finish_sync(repo.task("sync"), simulation.Outcome("failed"))
+    page.goto(f"/?state=failed&q={prefix}")
     wait_until_live(page)
     rows = page.locator("#repository-rows > [data-repo-id]")
     expect(rows).to_have_count(live.OVERVIEW_PAGE_SIZE)
