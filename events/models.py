@@ -50,6 +50,10 @@ class SyncHost(models.Model):
     def set_new_token(self) -> str:
         """Replace the token; the plain value is returned once and never stored."""
         token = secrets.token_urlsafe(TOKEN_BYTES)
+        # A leading "-" reads as an option on command lines (`simulate --token -x...`,
+        # tools/post-event): draw again, as one token in 64 would start with it.
+        while token.startswith("-"):
+            token = secrets.token_urlsafe(TOKEN_BYTES)
         self.token_hash = hash_token(token)
         return token
 

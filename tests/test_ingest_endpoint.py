@@ -310,3 +310,13 @@ def test_it_pushes_an_accepted_event_and_nothing_for_a_rejected_one(post):
     [message] = messages
     assert message["type"] == "live.fragment"
     assert "centos-9-baseos" in message["html"]
+
+
+def test_it_never_issues_a_token_that_reads_as_a_command_line_option(db, monkeypatch):
+    drawn = iter(["-looks-like-an-option", "--also", "fine-token"])
+    monkeypatch.setattr("events.models.secrets.token_urlsafe", lambda size: next(drawn))
+
+    host, token = SyncHost.create_with_token("sync-dash")
+
+    assert token == "fine-token"
+    assert SyncHost.authenticate("fine-token") == host
