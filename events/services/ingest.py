@@ -292,13 +292,20 @@ def _handler_for(event_type: str) -> tuple[str, Handler]:
 
 
 POINTERS = ("latest_sync", "latest_finished_sync", "latest_publish")
+# What moving a pointer reads of a run is its kind, state and place in the order; results and
+# tracebacks (kilobytes each) stay in the database.
+POINTED_RUNS_LEFT_OUT = ("summary", "details", "error_message", "exception", "traceback")
 
 
 def _lock_repository(repo_id: str, now: datetime) -> Repository:
     # Every event of one repository takes this row lock first, so concurrent posts for it
     # (a retried finish, a start racing its finish) fold one after another. The latest runs
     # come with it: the pointers are then moved without reading the history again.
-    locked = Repository.objects.select_for_update(of=("self",)).select_related(*POINTERS)
+    locked = (
+        Repository.objects.select_for_update(of=("self",))
+        .select_related(*POINTERS)
+        .defer(*(f"{name}__{field}" for name in POINTERS for field in POINTED_RUNS_LEFT_OUT))
+    )
     repository = locked.filter(repo_id=repo_id).first()
     if repository is None:
         # Two first events of one repository race on the unique repo_id: the loser's
